@@ -1,0 +1,47 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
+describe('loadConfig', () => {
+  it('has working defaults with an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      role: 'all',
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      callbackCredentials: [],
+      apiKeys: undefined,
+      logLevel: 'info',
+    });
+  });
+
+  it('parses credentials for rotation and scoped API keys', () => {
+    const config = loadConfig({
+      CALLBACK_BASIC_AUTH: 'bw:old-pass, bw:new:pass',
+      API_KEYS: 'dash:0123456789abcdef0123,ops:fedcba9876543210fedc:admin',
+    });
+    expect(config.callbackCredentials).toEqual([
+      { username: 'bw', password: 'old-pass' },
+      { username: 'bw', password: 'new:pass' },
+    ]);
+    expect(config.apiKeys).toEqual([
+      { name: 'dash', key: '0123456789abcdef0123', scope: 'read' },
+      { name: 'ops', key: 'fedcba9876543210fedc', scope: 'admin' },
+    ]);
+  });
+
+  it('names every bad variable and never echoes secrets', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', ROLE: 'boss', REDIS_URL: 'http://x', CALLBACK_BASIC_AUTH: 'nopassword-secret' });
+    } catch (e: unknown) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    expect(message).toMatch(/PORT/);
+    expect(message).toMatch(/ROLE/);
+    expect(message).toMatch(/REDIS_URL/);
+    expect(message).toMatch(/CALLBACK_BASIC_AUTH/);
+    expect(message).not.toMatch(/nopassword-secret/);
+  });
+});
