@@ -1,0 +1,35 @@
+import express from 'express';
+import type { Express } from 'express';
+import type { Logger } from 'winston';
+import type { ApiRouteDeps } from './api-routes';
+import { apiRouter } from './api-routes';
+import type { CallbackRouteDeps } from './callback-routes';
+import { callbackRouter } from './callback-routes';
+import { errorHandler, notFoundHandler } from './errors';
+import type { OpsRouteDeps } from './ops-routes';
+import { opsRouter } from './ops-routes';
+import { requestId } from './request-id';
+
+export interface AppDeps {
+  readonly logger: Logger;
+  readonly ops: OpsRouteDeps;
+  /** Absent in ROLE=worker: that process serves only the ops routes. */
+  readonly callback?: CallbackRouteDeps;
+  readonly api?: ApiRouteDeps;
+  /** Express `trust proxy` setting; off by default so X-Forwarded-For is ignored. */
+  readonly trustProxy?: boolean | string | number;
+}
+
+/** Builds the HTTP app. Never listens: main.ts does, and tests drive it with supertest. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy ?? false);
+  app.use(requestId);
+  app.use(opsRouter(deps.ops));
+  if (deps.callback) app.use(callbackRouter(deps.callback));
+  if (deps.api) app.use('/api/v1', apiRouter(deps.api));
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,106 @@
+import express from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
+import type { Logger } from 'winston';
+import type { BasicCredential } from '../config';
+import type { CallbackOutcome, IncomingCallback } from '../ingest/accept';
+import { keptHeaders } from '../ingest/accept';
+import { createBasicAuthChecker } from '../ingest/auth';
+
+export const CALLBACK_REALM = 'bandwidth-callbacks';
+
+export interface CallbackRouteDeps {
+  readonly credentials: readonly BasicCredential[];
+  readonly bodyLimitBytes: number;
+  readonly accept: (input: IncomingCallback) => Promise<CallbackOutcome>;
+  readonly logger: Logger;
+  readonly onOutcome?: (outcome: CallbackOutcome['kind']) => void;
+}
+
+/**
+ * `POST /callbacks/bandwidth[/:accountId]`. A thin adapter: authenticate (before the body is
+ * read), read the raw bytes whatever the Content-Type, hand them to ingest, map the outcome.
+ */
+export function callbackRouter(deps: CallbackRouteDeps): Router {
+  const router = express.Router();
+  const checkAuth = deps.credentials.length > 0 ? createBasicAuthChecker(deps.credentials) : undefined;
+
+  const reply = (res: Response, outcome: CallbackOutcome): void => {
+    deps.onOutcome?.(outcome.kind);
+    res.type('text/plain');
+    switch (outcome.kind) {
+      case 'accepted':
+        res.status(200).send('OK');
+        return;
+      case 'unauthorized':
+        // Bandwidth only sends credentials after a 401 that carries this header.
+        res.setHeader('WWW-Authenticate', `Basic realm="${CALLBACK_REALM}", charset="UTF-8"`);
+        res.status(401).send('Unauthorized');
+        return;
+      case 'malformed':
+        res.status(400).send(`Bad Request: ${outcome.reason}`);
+        return;
+      case 'too_large':
+        res.status(413).send(`Payload Too Large: limit is ${outcome.limitBytes} bytes`);
+        return;
+      case 'unavailable':
+        res.status(503).send('Service Unavailable');
+        return;
+      default: {
+        const exhaustive: never = outcome;
+        throw new Error(`unhandled callback outcome ${JSON.stringify(exhaustive)}`);
+      }
+    }
+  };
+
+  // Fail closed: an unauthenticated body is never read, parsed, stored or dispatched.
+  const authenticate = (req: Request, res: Response, next: NextFunction): void => {
+    if (checkAuth === undefined) {
+      next();
+      return;
+    }
+    const result = checkAuth(req.get('authorization'));
+    if (result === 'ok') {
+      next();
+      return;
+    }
+    if (result === 'invalid') {
+      deps.logger.warn('callback rejected: invalid credentials', { remoteAddress: req.ip });
+    }
+    // Connection: close so that Node does not try to drain an unread body for keep-alive.
+    res.setHeader('Connection', 'close');
+    reply(res, { kind: 'unauthorized', reason: result });
+  };
+
+  const rawBody = express.raw({ type: () => true, limit: deps.bodyLimitBytes });
+  const readBody = (req: Request, res: Response, next: NextFunction): void => {
+    rawBody(req, res, (error?: unknown) => {
+      if (error === undefined) {
+        next();
+        return;
+      }
+      const type = typeof error === 'object' && error !== null && 'type' in error ? error.type : undefined;
+      if (type === 'entity.too.large') {
+        res.setHeader('Connection', 'close');
+        reply(res, { kind: 'too_large', limitBytes: deps.bodyLimitBytes });
+        return;
+      }
+      next(error);
+    });
+  };
+
+  const handle = async (req: Request, res: Response): Promise<void> => {
+    const body: unknown = req.body;
+    const accountId = typeof req.params['accountId'] === 'string' ? req.params['accountId'] : null;
+    const outcome = await deps.accept({
+      body: Buffer.isBuffer(body) ? body : Buffer.alloc(0),
+      headers: keptHeaders(req.headers),
+      accountId,
+      remoteAddress: req.ip ?? null,
+      receivedAt: new Date(),
+    });
+    reply(res, outcome);
+  };
+
+  router.post(['/callbacks/bandwidth', '/callbacks/bandwidth/:accountId'], authenticate, readBody, handle);
+  return router;
+}

@@ -1,0 +1,58 @@
+import express from 'express';
+import type { Request, Response, Router } from 'express';
+
+export interface ReadinessCheck {
+  readonly name: string;
+  readonly check: () => Promise<void>;
+}
+
+export interface OpsRouteDeps {
+  readonly readiness: readonly ReadinessCheck[];
+  /** False once shutdown begins, so orchestrators stop routing traffic here first. */
+  readonly isAccepting: () => boolean;
+  readonly checkTimeoutMs?: number;
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** `/healthz` (process is alive) and `/readyz` (database and queue reachable). */
+export function opsRouter(deps: OpsRouteDeps): Router {
+  const router = express.Router();
+  router.get('/healthz', (_req: Request, res: Response) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req: Request, res: Response) => {
+    const results = await Promise.all(
+      deps.readiness.map(async ({ name, check }) => {
+        try {
+          await withTimeout(check(), deps.checkTimeoutMs ?? 2000);
+          return { name, ok: true as const };
+        } catch (error: unknown) {
+          return { name, ok: false as const, error: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
+    const accepting = deps.isAccepting();
+    const ready = accepting && results.every((r) => r.ok);
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'not_ready',
+      shuttingDown: !accepting,
+      checks: Object.fromEntries(results.map((r) => [r.name, r.ok ? 'ok' : r.error])),
+    });
+  });
+  return router;
+}

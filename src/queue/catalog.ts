@@ -1,0 +1,33 @@
+/**
+ * The job catalog: every queue and job this service uses, with its payload type, attempts,
+ * backoff and retention, in one typed table (STYLE: one job catalog).
+ */
+
+/** A raw receipt on its way to persistence. The raw body is the source of truth; no secrets. */
+export interface PersistNotificationJob {
+  /** Receipt id (UUID) minted on arrival; also the BullMQ job id, so re-adding is a no-op. */
+  readonly receiptId: string;
+  readonly receivedAt: string;
+  readonly accountId: string | null;
+  readonly remoteAddress: string | null;
+  /** A safe subset of request headers (never Authorization). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+export const QUEUES = {
+  notifications: {
+    name: 'notifications',
+    jobName: 'persist',
+    /** Deterministic: one job per receipt, whatever path (HTTP, spool drain) adds it. */
+    jobId: (job: PersistNotificationJob): string => `receipt-${job.receiptId}`,
+    attempts: 25,
+    // ~1 s, 2 s, 4 s ... capped by BullMQ at the attempt count: rides out a database
+    // restart without dead-lettering.
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { age: 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
+  },
+} as const;
+
+export type QueueName = keyof typeof QUEUES;

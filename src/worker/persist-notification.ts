@@ -1,0 +1,41 @@
+import { UnrecoverableError } from 'bullmq';
+import type { Job } from 'bullmq';
+import type { Logger } from 'winston';
+import { dedupKeyOf } from '../ingest/dedup';
+import { parseNotificationXml } from '../ingest/parse';
+import type { PersistNotificationJob } from '../queue/catalog';
+import type { PersistOutcome } from '../store/notification-store';
+import { persistReceipt } from '../store/notification-store';
+import type { Database } from '../store/prisma';
+
+export interface PersistWorkerDeps {
+  readonly db: Database;
+  readonly logger: Logger;
+}
+
+/**
+ * Processor of the `notifications` queue: raw receipt -> database, in one transaction.
+ * Retryability is decided here: a body that does not parse will never parse (give up);
+ * anything else (database down, deadlock) is thrown and retried with backoff.
+ */
+export function createPersistProcessor(deps: PersistWorkerDeps) {
+  return async (job: Job<PersistNotificationJob>): Promise<PersistOutcome> => {
+    const data = job.data;
+    const parsed = await parseNotificationXml(data.body);
+    if (!parsed.ok) {
+      throw new UnrecoverableError(`receipt ${data.receiptId} does not parse: ${parsed.reason}`);
+    }
+    const outcome = await persistReceipt(deps.db, {
+      receiptId: data.receiptId,
+      receivedAt: new Date(data.receivedAt),
+      accountId: data.accountId,
+      remoteAddress: data.remoteAddress,
+      headers: data.headers,
+      body: data.body,
+      notification: parsed.notification,
+      dedupKey: dedupKeyOf(parsed.notification),
+    });
+    deps.logger.debug('notification persisted', { receiptId: data.receiptId, outcome: outcome.kind });
+    return outcome;
+  };
+}
