@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from './config';
-import { createLogger } from './logger';
+import { createLogger } from './observability/logger';
 import { startService } from './service';
 
 /** Composition root: config -> service -> signals. Nothing imports this file. */

@@ -19,6 +19,8 @@ import type { Database } from './store/prisma';
 import { createDatabase } from './store/prisma';
 import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor } from './worker/persist-notification';
+import type { Metrics } from './observability/metrics';
+import { createMetrics } from './observability/metrics';
 
 /**
  * Wires config -> connections -> roles. main.ts calls this and owns the process (signals,
@@ -31,6 +33,7 @@ export interface RunningService {
   readonly databaseUrl: string;
   readonly queueKind: QueueBackend['kind'];
   readonly db: Database;
+  readonly metrics: Metrics;
   /** Graceful stop: readiness false, stop accepting, drain, close everything. */
   stop(): Promise<void>;
 }
@@ -68,6 +71,7 @@ async function step(logger: Logger, name: string, timeoutMs: number, action: () 
 }
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const metrics = createMetrics();
   let embedded: EmbeddedPostgres | undefined;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
@@ -108,7 +112,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   const producer: NotificationProducer | undefined = servesApi ? queueBackend.createProducer() : undefined;
   const consumer: NotificationConsumer | undefined = runsWorker
-    ? queueBackend.createConsumer(createPersistProcessor({ db, logger }), config.workerConcurrency)
+    ? queueBackend.createConsumer(createPersistProcessor({ db, logger, metrics }), config.workerConcurrency)
     : undefined;
 
   let accepting = true;
@@ -117,12 +121,25 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   const app = createApp({
     logger,
-    ops: { readiness, isAccepting: () => accepting },
+    ops: {
+      readiness,
+      isAccepting: () => accepting,
+      metrics,
+      beforeScrape: producer
+        ? async () => {
+            const counts = await producer.counts();
+            for (const [state, value] of Object.entries(counts)) {
+              metrics.queueJobs.set({ queue: 'notifications', state }, value);
+            }
+          }
+        : undefined,
+    },
     callback: producer
       ? {
           credentials: config.callbackCredentials,
           bodyLimitBytes: config.callbackBodyLimitBytes,
           logger,
+          metrics,
           accept: (input) =>
             acceptCallback(
               {
@@ -172,5 +189,5 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     logger.info('shutdown complete');
   };
 
-  return { app, server, port, databaseUrl, queueKind: queueBackend.kind, db, stop };
+  return { app, server, port, databaseUrl, queueKind: queueBackend.kind, db, metrics, stop };
 }

@@ -5,6 +5,7 @@ import type { BasicCredential } from '../config';
 import type { CallbackOutcome, IncomingCallback } from '../ingest/accept';
 import { keptHeaders } from '../ingest/accept';
 import { createBasicAuthChecker } from '../ingest/auth';
+import type { Metrics } from '../observability/metrics';
 
 export const CALLBACK_REALM = 'bandwidth-callbacks';
 
@@ -13,7 +14,7 @@ export interface CallbackRouteDeps {
   readonly bodyLimitBytes: number;
   readonly accept: (input: IncomingCallback) => Promise<CallbackOutcome>;
   readonly logger: Logger;
-  readonly onOutcome?: (outcome: CallbackOutcome['kind']) => void;
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -25,7 +26,14 @@ export function callbackRouter(deps: CallbackRouteDeps): Router {
   const checkAuth = deps.credentials.length > 0 ? createBasicAuthChecker(deps.credentials) : undefined;
 
   const reply = (res: Response, outcome: CallbackOutcome): void => {
-    deps.onOutcome?.(outcome.kind);
+    if (deps.metrics) {
+      deps.metrics.notificationsReceived.inc({ outcome: outcome.kind });
+      const started: unknown = res.locals['callbackStartedAt'];
+      if (typeof started === 'bigint') {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        deps.metrics.callbackDuration.observe({ outcome: outcome.kind }, seconds);
+      }
+    }
     res.type('text/plain');
     switch (outcome.kind) {
       case 'accepted':
@@ -54,6 +62,7 @@ export function callbackRouter(deps: CallbackRouteDeps): Router {
 
   // Fail closed: an unauthenticated body is never read, parsed, stored or dispatched.
   const authenticate = (req: Request, res: Response, next: NextFunction): void => {
+    res.locals['callbackStartedAt'] = process.hrtime.bigint();
     if (checkAuth === undefined) {
       next();
       return;

@@ -1,5 +1,6 @@
 import express from 'express';
 import type { Request, Response, Router } from 'express';
+import type { Metrics } from '../observability/metrics';
 
 export interface ReadinessCheck {
   readonly name: string;
@@ -7,6 +8,9 @@ export interface ReadinessCheck {
 }
 
 export interface OpsRouteDeps {
+  readonly metrics: Metrics;
+  /** Refreshes gauges that are read on scrape (queue depth). */
+  readonly beforeScrape?: () => Promise<void>;
   readonly readiness: readonly ReadinessCheck[];
   /** False once shutdown begins, so orchestrators stop routing traffic here first. */
   readonly isAccepting: () => boolean;
@@ -34,6 +38,14 @@ export function opsRouter(deps: OpsRouteDeps): Router {
   const router = express.Router();
   router.get('/healthz', (_req: Request, res: Response) => {
     res.json({ status: 'ok' });
+  });
+  router.get('/metrics', async (_req: Request, res: Response) => {
+    try {
+      await deps.beforeScrape?.();
+    } catch {
+      // A scrape must still answer when the queue is down; the gauges keep their last value.
+    }
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   router.get('/readyz', async (_req: Request, res: Response) => {
     const results = await Promise.all(

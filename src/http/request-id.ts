@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { requestContext } from '../logger';
+import { requestContext } from '../observability/logger';
 
 const VALID_ID = /^[A-Za-z0-9._-]{1,128}$/;
 

@@ -7,10 +7,12 @@ import type { PersistNotificationJob } from '../queue/catalog';
 import type { PersistOutcome } from '../store/notification-store';
 import { persistReceipt } from '../store/notification-store';
 import type { Database } from '../store/prisma';
+import type { Metrics } from '../observability/metrics';
 
 export interface PersistWorkerDeps {
   readonly db: Database;
   readonly logger: Logger;
+  readonly metrics: Metrics;
 }
 
 /**
@@ -25,6 +27,8 @@ export function createPersistProcessor(deps: PersistWorkerDeps) {
     if (!parsed.ok) {
       throw new UnrecoverableError(`receipt ${data.receiptId} does not parse: ${parsed.reason}`);
     }
+    const started = process.hrtime.bigint();
+    const n = parsed.notification;
     const outcome = await persistReceipt(deps.db, {
       receiptId: data.receiptId,
       receivedAt: new Date(data.receivedAt),
@@ -35,6 +39,19 @@ export function createPersistProcessor(deps: PersistWorkerDeps) {
       notification: parsed.notification,
       dedupKey: dedupKeyOf(parsed.notification),
     });
+    const result = outcome.kind === 'duplicate' ? 'duplicate' : 'stored';
+    deps.metrics.persistDuration.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (outcome.kind !== 'already_persisted') {
+      deps.metrics.notificationsPersisted.inc({
+        kind: n.orderId !== null ? 'order' : n.eventType !== null ? 'event' : 'orderless',
+        // Unknown values are collapsed so a misbehaving sender cannot explode label cardinality.
+        order_type: n.known ? (n.orderType ?? n.eventType ?? 'none') : 'unknown',
+        status: n.known ? (n.status ?? 'none') : 'unknown',
+        result,
+      });
+      if (!n.known && result === 'stored')
+        deps.metrics.unknownNotifications.inc({ field: n.orderType !== null ? 'order' : 'event_type' });
+    }
     deps.logger.debug('notification persisted', { receiptId: data.receiptId, outcome: outcome.kind });
     return outcome;
   };

@@ -1,0 +1,71 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics (prom-client), one registry per service instance so that several
+ * services can live in one process (tests). Names are snake_case with units; labels never
+ * carry ids (order ids, receipt ids) so cardinality stays bounded.
+ */
+export type CallbackOutcomeLabel =
+  'accepted' | 'duplicate' | 'unauthorized' | 'malformed' | 'too_large' | 'unavailable';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Callbacks by outcome. */
+  readonly notificationsReceived: Counter<'outcome'>;
+  /** Time from request start to answer, callback route only. */
+  readonly callbackDuration: Histogram<'outcome'>;
+  /** Persisted notifications by order type / event type and status (bounded: known values or "unknown"). */
+  readonly notificationsPersisted: Counter<'kind' | 'order_type' | 'status' | 'result'>;
+  /** Notifications whose order type, state or event type is not in the table. */
+  readonly unknownNotifications: Counter<'field'>;
+  /** Worker time per persisted notification. */
+  readonly persistDuration: Histogram<'result'>;
+  /** Queue depth by queue and state, refreshed on scrape. */
+  readonly queueJobs: Gauge<'queue' | 'state'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    notificationsReceived: new Counter({
+      name: 'bw_callback_notifications_total',
+      help: 'Callback requests by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    callbackDuration: new Histogram({
+      name: 'bw_callback_duration_seconds',
+      help: 'Callback answer latency',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    notificationsPersisted: new Counter({
+      name: 'bw_notifications_persisted_total',
+      help: 'Notifications persisted by the worker, by kind (order|event|orderless), order type, status and result (stored|duplicate)',
+      labelNames: ['kind', 'order_type', 'status', 'result'],
+      registers: [registry],
+    }),
+    unknownNotifications: new Counter({
+      name: 'bw_unknown_notifications_total',
+      help: 'Notifications carrying an order type, state or event type not in the known table (stored anyway)',
+      labelNames: ['field'],
+      registers: [registry],
+    }),
+    persistDuration: new Histogram({
+      name: 'bw_worker_persist_duration_seconds',
+      help: 'Worker time to persist one notification',
+      labelNames: ['result'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    queueJobs: new Gauge({
+      name: 'bw_queue_jobs',
+      help: 'Jobs per queue and state',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+    }),
+  };
+}
