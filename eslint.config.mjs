@@ -55,6 +55,7 @@ export default tseslint.config(
         __dirname: 'readonly',
         setTimeout: 'readonly',
         Buffer: 'readonly',
+        URL: 'readonly',
       },
     },
   },
