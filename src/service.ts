@@ -173,19 +173,22 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   const stop = async (): Promise<void> => {
     accepting = false;
-    const t = config.shutdownTimeoutMs;
+    // One budget for the whole shutdown, shared by the steps in order.
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    const remaining = (): number => Math.max(100, deadline - Date.now());
     // 1. Stop taking connections; in-flight callbacks finish (each is acked only when durable).
-    await step(logger, 'http', t, async () => {
+    await step(logger, 'http', remaining(), async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
     });
     server.closeAllConnections();
     // 2. Drain workers: active jobs finish; unfinished ones are redelivered to another worker.
-    if (consumer) await step(logger, 'worker', t, () => consumer.close());
-    if (producer) await step(logger, 'queue', t, () => producer.close());
-    await step(logger, 'database', t, () => db.$disconnect());
-    if (embedded) await step(logger, 'embedded-postgres', t, () => embedded.stop());
+    if (consumer) await step(logger, 'worker', remaining(), () => consumer.close());
+    if (producer) await step(logger, 'queue', remaining(), () => producer.close());
+    await step(logger, 'database', remaining(), () => db.$disconnect());
+    // PostgreSQL last, and always given a moment even past the budget: its own fast shutdown.
+    if (embedded) await step(logger, 'embedded-postgres', Math.max(remaining(), 3000), () => embedded.stop());
     logger.info('shutdown complete');
   };
 
