@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     const hardStop = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
-    }, config.shutdownTimeoutMs + 4000);
+    }, config.shutdownTimeoutMs + 2000);
     hardStop.unref();
     service.stop().then(
       () => process.exit(0),

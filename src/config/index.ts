@@ -131,7 +131,7 @@ const envSchema = z.object({
       .default('bw'),
   ),
   WORKER_CONCURRENCY: integer(8, 1, 256),
-  SHUTDOWN_TIMEOUT_MS: integer(8000, 100, 600_000),
+  SHUTDOWN_TIMEOUT_MS: integer(7000, 100, 600_000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {

@@ -110,7 +110,7 @@ describe('ROLE=api and ROLE=worker as two processes on Redis + PostgreSQL', () =
         }
       }
     });
-    await eventually(async () => (acked.length >= 100 ? true : undefined), 30_000);
+    await eventually(() => Promise.resolve(acked.length >= 100 ? true : undefined), 30_000);
     const { code, ms } = await stopServiceProcess(service);
     sending = false;
     await Promise.all(senders);
