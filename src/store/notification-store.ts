@@ -93,6 +93,33 @@ export async function recomputeOrder(
 }
 
 /**
+ * One row per HTTP delivery. Only an `accepted` receipt carries the dedup key (unique), so a
+ * conflict means "already stored" (same receipt id) or "a copy of a stored notification".
+ */
+function insertReceipt(
+  tx: Transaction,
+  receipt: ReceiptToPersist,
+  kind: { readonly outcome: 'accepted' | 'duplicate'; readonly duplicateOf: string | null },
+): Promise<{ id: string }[]> {
+  const n = receipt.notification;
+  const dedupKey = kind.outcome === 'accepted' ? receipt.dedupKey : null;
+  return tx.$queryRaw<{ id: string }[]>`
+    INSERT INTO notifications (
+      id, received_at, processed_at, account_id, remote_address, headers, body, outcome, dedup_key, duplicate_of,
+      subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
+      error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
+    VALUES (
+      ${receipt.receiptId}::uuid, ${receipt.receivedAt}, now(), ${receipt.accountId}, ${receipt.remoteAddress},
+      ${JSON.stringify(receipt.headers)}::jsonb, ${receipt.body}, ${kind.outcome}, ${dedupKey},
+      ${kind.duplicateOf}::uuid,
+      ${n.subscriptionId}, ${n.orderId}, ${n.orderType}, ${n.eventType}, ${n.status}, ${n.customerOrderId},
+      ${n.message}, ${n.errorCode}, ${n.note}, ${n.lastModifiedAt}, ${n.actualFocDate},
+      ${[...n.telephoneNumbers]}::text[], ${n.known})
+    ON CONFLICT DO NOTHING
+    RETURNING id`;
+}
+
+/**
  * Persists one receipt in one transaction, idempotently:
  * - the receipt id is the primary key, so a redelivered job finds its row and stops;
  * - the dedup key is unique, so a second delivery of the same notification is stored only as
@@ -102,19 +129,7 @@ export async function recomputeOrder(
 export async function persistReceipt(db: Database, receipt: ReceiptToPersist): Promise<PersistOutcome> {
   const n = receipt.notification;
   return db.$transaction(async (tx) => {
-    const inserted = await tx.$queryRaw<{ id: string }[]>`
-      INSERT INTO notifications (
-        id, received_at, processed_at, account_id, remote_address, headers, body, outcome, dedup_key,
-        subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
-        error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
-      VALUES (
-        ${receipt.receiptId}::uuid, ${receipt.receivedAt}, now(), ${receipt.accountId}, ${receipt.remoteAddress},
-        ${JSON.stringify(receipt.headers)}::jsonb, ${receipt.body}, 'accepted', ${receipt.dedupKey},
-        ${n.subscriptionId}, ${n.orderId}, ${n.orderType}, ${n.eventType}, ${n.status}, ${n.customerOrderId},
-        ${n.message}, ${n.errorCode}, ${n.note}, ${n.lastModifiedAt}, ${n.actualFocDate},
-        ${[...n.telephoneNumbers]}::text[], ${n.known})
-      ON CONFLICT DO NOTHING
-      RETURNING id`;
+    const inserted = await insertReceipt(tx, receipt, { outcome: 'accepted', duplicateOf: null });
 
     if (inserted.length === 0) {
       const existing = await tx.$queryRaw<{ id: string }[]>`
@@ -178,7 +193,6 @@ export async function persistReceipt(db: Database, receipt: ReceiptToPersist): P
  * the order is re-decided, so the result does not depend on which copy a worker stored first.
  */
 async function recordDuplicate(tx: Transaction, receipt: ReceiptToPersist): Promise<PersistOutcome> {
-  const n = receipt.notification;
   const original = await tx.$queryRaw<{ id: string; order_id: string | null }[]>`
     UPDATE notifications SET duplicate_count = duplicate_count + 1,
                              last_duplicate_at = GREATEST(last_duplicate_at, ${receipt.receivedAt})
@@ -186,17 +200,7 @@ async function recordDuplicate(tx: Transaction, receipt: ReceiptToPersist): Prom
     RETURNING id, order_id`;
   const first = original[0];
   if (first === undefined) throw new Error('dedup conflict without an original receipt');
-  await tx.$executeRaw`
-    INSERT INTO notifications (
-      id, received_at, processed_at, account_id, remote_address, headers, body, outcome, duplicate_of,
-      subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
-      error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
-    VALUES (
-      ${receipt.receiptId}::uuid, ${receipt.receivedAt}, now(), ${receipt.accountId}, ${receipt.remoteAddress},
-      ${JSON.stringify(receipt.headers)}::jsonb, ${receipt.body}, 'duplicate', ${first.id}::uuid,
-      ${n.subscriptionId}, ${n.orderId}, ${n.orderType}, ${n.eventType}, ${n.status}, ${n.customerOrderId},
-      ${n.message}, ${n.errorCode}, ${n.note}, ${n.lastModifiedAt}, ${n.actualFocDate},
-      ${[...n.telephoneNumbers]}::text[], ${n.known})`;
+  await insertReceipt(tx, receipt, { outcome: 'duplicate', duplicateOf: first.id });
   if (first.order_id !== null) {
     const locked = await tx.$queryRaw<{ order_type: string }[]>`
       SELECT order_type FROM orders WHERE order_id = ${first.order_id} FOR UPDATE`;
