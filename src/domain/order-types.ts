@@ -121,3 +121,24 @@ export function isTerminalState(orderType: string, status: string | null | undef
   if (definition === undefined) return GENERIC_TERMINAL.has(status);
   return definition.terminal.includes(status);
 }
+
+/** Which part of a notification is not in the table (a metric label and an API flag). */
+export type UnknownField = 'order_type' | 'status' | 'event_type';
+
+/**
+ * Fails open: an unknown value is reported here and the notification is still stored and
+ * dispatched. A notification with neither OrderType nor EventType cannot be classified and
+ * counts as an unknown order type; so does the documentation's `<OrderType>OrderId</OrderType>`.
+ */
+export function unknownFieldOf(n: {
+  readonly orderType: string | null;
+  readonly status: string | null;
+  readonly eventType: string | null;
+}): UnknownField | null {
+  if (n.orderType !== null) {
+    if (!isKnownOrderType(n.orderType)) return 'order_type';
+    return n.status !== null && !isKnownState(n.orderType, n.status) ? 'status' : null;
+  }
+  if (n.eventType !== null) return isKnownEventType(n.eventType) ? null : 'event_type';
+  return 'order_type';
+}

@@ -1,7 +1,7 @@
 import { Parser } from 'xml2js';
 import type { BandwidthNotification } from '../domain/notification';
 import { errorCodeOf } from '../domain/notification';
-import { isKnownEventType, isKnownOrderType, isKnownState } from '../domain/order-types';
+import { unknownFieldOf } from '../domain/order-types';
 import { normalizeNumbers } from '../domain/telephone';
 
 export type ParseResult =
@@ -53,9 +53,21 @@ function allTexts(node: XmlNode, list: string, item: string): string[] {
   return out;
 }
 
-function parseTimestamp(value: string | null): Date | null {
+/**
+ * ISO 8601 date or date-time (Bandwidth: `2024-02-22T20:40:47.539Z`). A time without an offset
+ * is read as UTC, never as the server's local time. Anything else is null (the raw body keeps it).
+ */
+const ISO_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+export function parseTimestamp(value: string | null): Date | null {
   if (value === null) return null;
-  const date = new Date(value);
+  const match = ISO_TIMESTAMP.exec(value.trim());
+  if (match === null) return null;
+  const [, day, time, zone] = match;
+  // JavaScript keeps milliseconds only: longer fractions are cut, not rounded.
+  const clock = time === undefined ? '00:00:00' : time.replace(/(\.\d{3})\d+$/, '$1');
+  const offset = zone === undefined ? 'Z' : zone.toUpperCase().replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
+  const date = new Date(`${day}T${clock}${offset}`);
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
@@ -91,7 +103,9 @@ function createParser(): Parser {
  * document type declaration (fail closed: no DTD or entity expansion is ever attempted), or a
  * root other than `<Notification>`.
  */
-export async function parseNotificationXml(text: string): Promise<ParseResult> {
+export async function parseNotificationXml(input: string): Promise<ParseResult> {
+  // A byte-order mark that survived decoding (a caller passing text) is not content.
+  const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
     return { ok: false, reason: 'document type declarations are not accepted' };
@@ -121,13 +135,6 @@ function toNotification(node: XmlNode): BandwidthNotification {
   const message = firstText(node, 'Message');
   const numbers = NUMBER_LISTS.flatMap(([list, item]) => allTexts(node, list, item));
 
-  let known = true;
-  if (orderType !== null) {
-    known = isKnownOrderType(orderType) && (status === null || isKnownState(orderType, status));
-  } else if (eventType !== null) {
-    known = isKnownEventType(eventType);
-  }
-
   return {
     subscriptionId: firstText(node, 'SubscriptionId'),
     orderType,
@@ -141,6 +148,6 @@ function toNotification(node: XmlNode): BandwidthNotification {
     telephoneNumbers: normalizeNumbers(numbers),
     lastModifiedAt: parseTimestamp(firstText(node, 'LastModifiedDate')),
     actualFocDate: parseTimestamp(firstText(node, 'ActualFocDate')),
-    known,
+    known: unknownFieldOf({ orderType, status, eventType }) === null,
   };
 }

@@ -3,6 +3,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'winston';
 import { dedupKeyOf } from '../ingest/dedup';
 import { parseNotificationXml } from '../ingest/parse';
+import { unknownFieldOf } from '../domain/order-types';
 import type { PersistNotificationJob } from '../queue/catalog';
 import type { PersistOutcome } from '../store/notification-store';
 import { persistReceipt } from '../store/notification-store';
@@ -49,8 +50,9 @@ export function createPersistProcessor(deps: PersistWorkerDeps) {
         status: n.known ? (n.status ?? 'none') : 'unknown',
         result,
       });
-      if (!n.known && result === 'stored')
-        deps.metrics.unknownNotifications.inc({ field: n.orderType !== null ? 'order' : 'event_type' });
+      // Counted once per notification (not per copy): field is order_type, status or event_type.
+      const unknownField = unknownFieldOf(n);
+      if (unknownField !== null && result === 'stored') deps.metrics.unknownNotifications.inc({ field: unknownField });
     }
     deps.logger.debug('notification persisted', { receiptId: data.receiptId, outcome: outcome.kind });
     return outcome;

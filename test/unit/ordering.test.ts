@@ -1,4 +1,4 @@
-import { decideOrdering } from '../../src/domain/ordering';
+import { decideOrdering, replayOrderHistory } from '../../src/domain/ordering';
 import { isTerminalState } from '../../src/domain/order-types';
 import { toE164 } from '../../src/domain/telephone';
 
@@ -53,5 +53,55 @@ describe('toE164', () => {
     expect(toE164('9195551234')).toBe('+19195551234');
     expect(toE164('+441632960961')).toBe('+441632960961');
     expect(toE164(' 19195551234 ')).toBe('+19195551234');
+  });
+});
+
+describe('replayOrderHistory', () => {
+  const ev = (status: string | null, lmd: string | null, received: number, focDate: string | null = null) => ({
+    status,
+    lastModifiedAt: lmd === null ? null : at(lmd),
+    actualFocDate: focDate === null ? null : at(focDate),
+    receivedAt: new Date(Date.UTC(2024, 0, 1, 0, 0, received)),
+    arrivalKey: `r${received}`,
+  });
+
+  it('marks late events not applied, with the status that was current when they arrived', () => {
+    const submitted = ev('SUBMITTED', '2024-01-01T00:00:00Z', 3);
+    const foc = ev('FOC', '2024-01-02T00:00:00Z', 1, '2024-01-05T00:00:00Z');
+    const complete = ev('COMPLETE', '2024-01-03T00:00:00Z', 2);
+    const replay = replayOrderHistory('portins', [submitted, foc, complete]);
+    expect(replay.events.map((e) => [e.event.status, e.applied, e.previousStatus])).toEqual([
+      ['FOC', true, null],
+      ['COMPLETE', true, 'FOC'],
+      ['SUBMITTED', false, 'COMPLETE'],
+    ]);
+    expect(replay).toMatchObject({
+      status: 'COMPLETE',
+      isTerminal: true,
+      lastModifiedAt: at('2024-01-03T00:00:00Z'),
+      actualFocDate: at('2024-01-05T00:00:00Z'),
+    });
+  });
+
+  it('breaks equal LastModifiedDates the same way whatever the arrival order', () => {
+    const a = ev('EXCEPTION', '2024-01-02T00:00:00Z', 1);
+    const b = ev('FOC', '2024-01-02T00:00:00Z', 2);
+    expect(replayOrderHistory('portins', [a, b]).status).toBe('FOC');
+    expect(replayOrderHistory('portins', [{ ...a, receivedAt: b.receivedAt, arrivalKey: 'z' }, b]).status).toBe('FOC');
+  });
+
+  it('uses arrival order without LastModifiedDate, but keeps a terminal state', () => {
+    expect(replayOrderHistory('orders', [ev('SUBMITTED', null, 1), ev('BACKORDERED', null, 2)]).status).toBe(
+      'BACKORDERED',
+    );
+    const replay = replayOrderHistory('orders', [ev('COMPLETE', null, 1), ev('SUBMITTED', null, 2)]);
+    expect(replay.status).toBe('COMPLETE');
+    expect(replay.events[1]).toMatchObject({ applied: false, previousStatus: 'COMPLETE' });
+  });
+
+  it('keeps note-only events in history without changing the status', () => {
+    const replay = replayOrderHistory('portins', [ev('FOC', null, 1), ev(null, null, 2)]);
+    expect(replay.status).toBe('FOC');
+    expect(replay.events[1]).toMatchObject({ applied: false, previousStatus: 'FOC' });
   });
 });
