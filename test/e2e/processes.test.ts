@@ -85,7 +85,7 @@ describe('ROLE=api and ROLE=worker as two processes on Redis + PostgreSQL', () =
     const body = readExample('orders-complete.xml');
     expect(await postNotification(api, body, false)).toBe(401);
     expect(await postNotification(api, body)).toBe(200);
-    const order = await eventually(() => getOrder(api, ORDER_ID), 15_000);
+    const order = await eventually(() => getOrder(api, ORDER_ID), 60_000);
     expect(order).toMatchObject({ status: 'COMPLETE', isTerminal: true, telephoneNumbers: ['+15402278098'] });
 
     for (const p of [api, worker]) {
@@ -110,7 +110,7 @@ describe('ROLE=api and ROLE=worker as two processes on Redis + PostgreSQL', () =
         }
       }
     });
-    await eventually(() => Promise.resolve(acked.length >= 100 ? true : undefined), 30_000);
+    await eventually(() => Promise.resolve(acked.length >= 100 ? true : undefined), 60_000);
     const { code, ms } = await stopServiceProcess(service);
     sending = false;
     await Promise.all(senders);
@@ -131,7 +131,7 @@ describe('ROLE=api and ROLE=worker as two processes on Redis + PostgreSQL', () =
           [ids],
         );
         return Number(rows[0]?.n) === ids.length ? ids.length : undefined;
-      }, 30_000);
+      }, 60_000);
       expect(persisted).toBe(acked.length);
     } finally {
       await client.end();
@@ -166,7 +166,7 @@ describe('embedded default (no DATABASE_URL, no REDIS_URL)', () => {
     expect(first.output()).toMatch(/database=embedded PostgreSQL/);
     expect(first.output()).toMatch(/queue=BullMQ on PostgreSQL/);
     expect(await postNotification(first, readExample('orders-complete.xml'))).toBe(200);
-    await eventually(() => getOrder(first, ORDER_ID), 15_000);
+    await eventually(() => getOrder(first, ORDER_ID), 60_000);
     expect((await stopServiceProcess(first)).code).toBe(0);
 
     const second = await startServiceProcess(env, 90_000);
