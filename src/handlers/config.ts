@@ -140,7 +140,13 @@ export async function buildHandlerRegistry(
     try {
       handler = await build(entry, options.baseDir, options.logger);
     } catch (error: unknown) {
-      const reason = error instanceof Error ? error.message : String(error);
+      // A factory validating its options with zod (as the example does) gets readable messages.
+      const reason =
+        error instanceof z.ZodError
+          ? error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')
+          : error instanceof Error
+            ? error.message
+            : String(error);
       throw new HandlersConfigError(options.source, `handlers.${index} ("${entry.name}"): ${reason}`);
     }
     registered.push({
