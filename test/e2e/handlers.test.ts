@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
+import { runHandlersCommand } from '../../src/cli/handlers';
+import { loadConfig } from '../../src/config';
 import { verifySignature } from '../../src/handlers/http-forward';
 import type { RunningService } from '../../src/service';
 import type { TestDatabase } from '../support/harness';
@@ -13,6 +15,9 @@ import {
   createTestDatabase,
   eventually,
   readExample,
+  redisUrl,
+  silentLogger,
+  uniqueName,
 } from '../support/harness';
 import type { ReceivedRequest, WebhookReceiver } from '../support/webhook-receiver';
 import { header, startWebhookReceiver } from '../support/webhook-receiver';
@@ -52,6 +57,8 @@ describe.each(['redis', 'postgres'] as const)('handlers with BullMQ on %s', (que
   let db: TestDatabase;
   let service: RunningService;
   let receiver: WebhookReceiver;
+  let configFile: string;
+  const prefix = uniqueName('q');
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -66,6 +73,7 @@ describe.each(['redis', 'postgres'] as const)('handlers with BullMQ on %s', (que
     });
     const dir = mkdtempSync(path.join(tmpdir(), 'handlers-'));
     const file = path.join(dir, 'handlers.json');
+    configFile = file;
     writeFileSync(
       file,
       JSON.stringify({
@@ -81,7 +89,7 @@ describe.each(['redis', 'postgres'] as const)('handlers with BullMQ on %s', (que
     service = await bootService({
       databaseUrl: db.url,
       queue,
-      env: { HANDLERS_CONFIG: file, HANDLER_ORDER_WAIT_MS: '100' },
+      env: { HANDLERS_CONFIG: file, HANDLER_ORDER_WAIT_MS: '100', QUEUE_PREFIX: prefix },
     });
   });
 
@@ -265,5 +273,47 @@ describe.each(['redis', 'postgres'] as const)('handlers with BullMQ on %s', (que
     const bad = await admin('post', '/api/v1/admin/replay').send({ orderId, handler: 'nope' });
     expect(bad.status).toBe(404);
     expect((await admin('post', '/api/v1/admin/replay').send({ from: 'yesterday' })).status).toBe(400);
+  });
+
+  it('lists and retries dead letters and replays from the command line', async () => {
+    const config = loadConfig({
+      DATABASE_URL: db.url,
+      ...(queue === 'redis' ? { REDIS_URL: redisUrl() } : {}),
+      QUEUE_PREFIX: prefix,
+      HANDLERS_CONFIG: configFile,
+    });
+    const cli = (...args: string[]) => runHandlersCommand(args, config, db.url, silentLogger());
+    const orderId = 'c0ffee00-0000-4000-8000-0000000000c1';
+    receiver.answer('/failing', 500);
+    expect((await post(portIn(orderId, 'SUBMITTED', 30))).status).toBe(200);
+    const dead = await eventually(async () => {
+      const rows = (await deliveries('failing')).filter((d) => d.status === 'dead');
+      return rows.length === 1 ? rows[0] : undefined;
+    });
+
+    const listed = await cli('dead-letters', 'list', '--handler', 'failing');
+    expect(listed).toEqual({
+      exitCode: 0,
+      output: { data: [expect.objectContaining({ id: dead!.id, orderId })], more: false },
+    });
+
+    receiver.answer('/failing', 200);
+    expect(await cli('dead-letters', 'retry', dead!.id)).toEqual({
+      exitCode: 0,
+      output: { kind: 'requeued', deliveryId: dead!.id, handler: 'failing' },
+    });
+    await eventually(async () =>
+      (await deliveries('failing')).every((d) => d.status === 'succeeded') ? true : undefined,
+    );
+    expect((await cli('dead-letters', 'retry', dead!.id)).exitCode).toBe(1);
+
+    const before = receiver.on('/ordered').length;
+    expect(await cli('replay', '--order', orderId, '--handler', 'ordered')).toEqual({
+      exitCode: 0,
+      output: { kind: 'replayed', notifications: 1, deliveries: 1 },
+    });
+    await eventually(async () => (receiver.on('/ordered').length === before + 1 ? true : undefined));
+    expect(bodyOf(receiver.on('/ordered').at(-1)!).notification).toMatchObject({ orderId, source: 'replay' });
+    await expect(cli('replay', '--from', 'yesterday', '--to', 'today')).rejects.toThrow(/--from must be an ISO 8601/);
   });
 });
