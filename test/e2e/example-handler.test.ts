@@ -6,7 +6,7 @@ import type { RunningService } from '../../src/service';
 import type { TestDatabase } from '../support/harness';
 import { basicAuth, bootService, createTestDatabase, eventually, readExample } from '../support/harness';
 import type { WebhookReceiver } from '../support/webhook-receiver';
-import { header, startWebhookReceiver } from '../support/webhook-receiver';
+import { header, startWebhookReceiver, until } from '../support/webhook-receiver';
 
 /**
  * The documented example (examples/handlers/): its config file, with the URLs pointed at a
@@ -62,7 +62,7 @@ describe('example custom handler: port-in alert', () => {
       expect(res.status).toBe(200);
     }
     // The forwarding handler of the same file sees all three: when it has, all are dispatched.
-    await eventually(async () => (receiver.on('/provisioning').length === 3 ? true : undefined));
+    await until(() => (receiver.on('/provisioning').length === 3 ? true : undefined));
     await eventually(async () => {
       const rows = await service.db.$queryRaw<{ n: bigint }[]>`
         SELECT count(*)::bigint AS n FROM handler_deliveries WHERE status IN ('pending', 'failed')`;

@@ -16,7 +16,7 @@ import {
   uniqueName,
 } from '../support/harness';
 import type { WebhookReceiver } from '../support/webhook-receiver';
-import { header, startWebhookReceiver } from '../support/webhook-receiver';
+import { header, startWebhookReceiver, until } from '../support/webhook-receiver';
 
 /**
  * A worker process SIGKILLed while a handler is running: after a worker starts again, the
@@ -95,7 +95,7 @@ describe.each(['redis', 'postgres'] as const)('a worker killed mid-handler (Bull
       .send(readExample('portins-foc.xml'));
     expect(res.status).toBe(200);
 
-    const first = await eventually(async () => receiver.on('/slow')[0], 60_000);
+    const first = await until(() => receiver.on('/slow')[0], 60_000);
     const deliveryId = header(first, 'x-webhook-id');
     const exited = new Promise((resolve) => child?.once('exit', resolve));
     child.kill('SIGKILL');

@@ -20,7 +20,7 @@ import {
   uniqueName,
 } from '../support/harness';
 import type { ReceivedRequest, WebhookReceiver } from '../support/webhook-receiver';
-import { header, startWebhookReceiver } from '../support/webhook-receiver';
+import { header, startWebhookReceiver, until } from '../support/webhook-receiver';
 
 /**
  * Handler fan-out end to end, on both queue backends: callbacks -> persistence -> one delivery
@@ -133,9 +133,7 @@ describe.each(['redis', 'postgres'] as const)('handlers with BullMQ on %s', (que
   it('delivers to the healthy handler, dead-letters the failing one, and an admin retry delivers it', async () => {
     expect((await post(readExample('orders-complete.xml'))).status).toBe(200);
 
-    const healthy = await eventually(async () =>
-      receiver.on('/healthy').length === 1 ? receiver.on('/healthy') : undefined,
-    );
+    const healthy = await until(() => (receiver.on('/healthy').length === 1 ? receiver.on('/healthy') : undefined));
     expect(bodyOf(healthy[0]!)).toMatchObject({
       attempt: 1,
       notification: { orderId: 'a8ef295b-fcf4-44a7-945c-0520c8f49123', status: 'COMPLETE', source: 'callback' },
@@ -236,7 +234,7 @@ describe.each(['redis', 'postgres'] as const)('handlers with BullMQ on %s', (que
     for (const [i, status] of statuses.entries()) {
       expect((await post(portIn(orderId, status, 10 + i))).status).toBe(200);
     }
-    const seen = await eventually(async () => {
+    const seen = await until(() => {
       const got = receiver.on('/ordered').filter((r) => bodyOf(r).notification.orderId === orderId);
       return got.length === statuses.length + 2 ? got : undefined;
     }, 30_000);
@@ -259,7 +257,7 @@ describe.each(['redis', 'postgres'] as const)('handlers with BullMQ on %s', (que
     const res = await admin('post', '/api/v1/admin/replay').send({ orderId, handler: 'healthy' });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ notifications: 1, deliveries: 1 });
-    const replayed = await eventually(async () => {
+    const replayed = await until(() => {
       const got = receiver.on('/healthy').slice(before);
       return got.length === 1 ? got : undefined;
     });
@@ -294,25 +292,25 @@ describe.each(['redis', 'postgres'] as const)('handlers with BullMQ on %s', (que
     const listed = await cli('dead-letters', 'list', '--handler', 'failing');
     expect(listed).toEqual({
       exitCode: 0,
-      output: { data: [expect.objectContaining({ id: dead!.id, orderId })], more: false },
+      output: { data: [expect.objectContaining({ id: dead.id, orderId })], more: false },
     });
 
     receiver.answer('/failing', 200);
-    expect(await cli('dead-letters', 'retry', dead!.id)).toEqual({
+    expect(await cli('dead-letters', 'retry', dead.id)).toEqual({
       exitCode: 0,
-      output: { kind: 'requeued', deliveryId: dead!.id, handler: 'failing' },
+      output: { kind: 'requeued', deliveryId: dead.id, handler: 'failing' },
     });
     await eventually(async () =>
       (await deliveries('failing')).every((d) => d.status === 'succeeded') ? true : undefined,
     );
-    expect((await cli('dead-letters', 'retry', dead!.id)).exitCode).toBe(1);
+    expect((await cli('dead-letters', 'retry', dead.id)).exitCode).toBe(1);
 
     const before = receiver.on('/ordered').length;
     expect(await cli('replay', '--order', orderId, '--handler', 'ordered')).toEqual({
       exitCode: 0,
       output: { kind: 'replayed', notifications: 1, deliveries: 1 },
     });
-    await eventually(async () => (receiver.on('/ordered').length === before + 1 ? true : undefined));
+    await until(() => (receiver.on('/ordered').length === before + 1 ? true : undefined));
     expect(bodyOf(receiver.on('/ordered').at(-1)!).notification).toMatchObject({ orderId, source: 'replay' });
     await expect(cli('replay', '--from', 'yesterday', '--to', 'today')).rejects.toThrow(/--from must be an ISO 8601/);
   });

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
+import { eventually } from './harness';
 
 /** A real local HTTP receiver standing in for the systems handlers forward to. */
 export interface ReceivedRequest {
@@ -57,3 +58,8 @@ export const header = (request: ReceivedRequest, name: string): string => {
   const value = request.headers[name.toLowerCase()];
   return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
 };
+
+/** `eventually` for synchronous probes (the receiver's request list). */
+export function until<T>(probe: () => T | undefined, timeoutMs?: number): Promise<T> {
+  return eventually(() => Promise.resolve(probe()), timeoutMs);
+}
