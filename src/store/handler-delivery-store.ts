@@ -1,3 +1,4 @@
+import type { DispatchedNotification } from '../handlers/types';
 import type { Database } from './prisma';
 
 /**
@@ -9,34 +10,45 @@ export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'dead';
 
 /** A stored notification as fan-out and handlers need it. */
 export interface NotificationForDispatch {
-  readonly id: string;
+  /** What the handler sees (its `source` is the delivery's, added by the worker). */
+  readonly notification: Omit<DispatchedNotification, 'source'>;
+  /** notifications.outcome: `duplicate` receipts are never dispatched. */
   readonly outcome: string;
-  readonly receivedAt: Date;
-  readonly accountId: string | null;
-  readonly subscriptionId: string | null;
-  readonly orderId: string | null;
-  readonly orderType: string | null;
-  readonly eventType: string | null;
-  readonly status: string | null;
-  readonly customerOrderId: string | null;
-  readonly message: string | null;
-  readonly errorCode: string | null;
-  readonly note: string | null;
-  readonly lastModifiedAt: Date | null;
-  readonly actualFocDate: Date | null;
-  readonly telephoneNumbers: string[];
-  readonly known: boolean;
   /** order_events.id of this notification: its place in the order's persistence order. */
   readonly position: bigint | null;
   /** The history row's source (callback, reconcile, ...), when it has one. */
   readonly eventSource: string | null;
 }
 
+interface NotificationDispatchRow {
+  id: string;
+  outcome: string;
+  receivedAt: Date;
+  accountId: string | null;
+  subscriptionId: string | null;
+  orderId: string | null;
+  orderType: string | null;
+  eventType: string | null;
+  status: string | null;
+  customerOrderId: string | null;
+  message: string | null;
+  errorCode: string | null;
+  note: string | null;
+  lastModifiedAt: Date | null;
+  actualFocDate: Date | null;
+  telephoneNumbers: string[];
+  known: boolean;
+  position: bigint | null;
+  eventSource: string | null;
+}
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
 export async function findNotificationForDispatch(
   db: Database,
   notificationId: string,
 ): Promise<NotificationForDispatch | null> {
-  const rows = await db.$queryRaw<NotificationForDispatch[]>`
+  const rows = await db.$queryRaw<NotificationDispatchRow[]>`
     SELECT n.id::text AS id, n.outcome, n.received_at AS "receivedAt", n.account_id AS "accountId",
            n.subscription_id AS "subscriptionId", n.order_id AS "orderId", n.order_type AS "orderType",
            n.event_type AS "eventType", n.status, n.customer_order_id AS "customerOrderId", n.message,
@@ -46,7 +58,20 @@ export async function findNotificationForDispatch(
       FROM notifications n
       LEFT JOIN order_events e ON e.notification_id = n.id
      WHERE n.id = ${notificationId}::uuid`;
-  return rows[0] ?? null;
+  const row = rows[0];
+  if (row === undefined) return null;
+  const { outcome, position, eventSource, receivedAt, lastModifiedAt, actualFocDate, ...rest } = row;
+  return {
+    outcome,
+    position,
+    eventSource,
+    notification: {
+      ...rest,
+      receivedAt: receivedAt.toISOString(),
+      lastModifiedAt: iso(lastModifiedAt),
+      actualFocDate: iso(actualFocDate),
+    },
+  };
 }
 
 export interface NewDelivery {
@@ -204,19 +229,11 @@ export interface DeadLetterView {
   finishedAt: string | null;
 }
 
-interface DeadLetterRow {
-  id: string;
-  notificationId: string;
-  handler: string;
-  source: string;
-  orderId: string | null;
-  attempts: number;
-  retries: number;
-  lastError: string | null;
+type DeadLetterRow = Omit<DeadLetterView, 'createdAt' | 'lastAttemptAt' | 'finishedAt'> & {
   createdAt: Date;
   lastAttemptAt: Date | null;
   finishedAt: Date | null;
-}
+};
 
 /** Dead deliveries, newest first, keyset-paginated on (finished_at, id). */
 export async function listDeadLetters(

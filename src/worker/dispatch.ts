@@ -91,15 +91,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   return {
     async dispatchNotification(notificationId, source) {
-      const n = await findNotificationForDispatch(db, notificationId);
-      if (n === null) return { kind: 'not_found' };
-      if (n.outcome === 'duplicate') return { kind: 'duplicate' };
+      const stored = await findNotificationForDispatch(db, notificationId);
+      if (stored === null) return { kind: 'not_found' };
+      if (stored.outcome === 'duplicate') return { kind: 'duplicate' };
+      const n = stored.notification;
       const deliveries: NewDelivery[] = registry.subscribers(n).map((h) => ({
         id: deliveryIdOf(n.id, h.handler.name),
         handler: h.handler.name,
         notificationId: n.id,
-        orderId: n.position === null ? null : n.orderId,
-        position: n.position,
+        orderId: stored.position === null ? null : n.orderId,
+        position: stored.position,
       }));
       const queued = await recordFanOut(db, { source, deliveries, dispatched: [n.id] });
       await enqueue(queued);
@@ -129,18 +130,19 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       const ids = await selectReplayNotifications(db, selection, MAX_REPLAY_NOTIFICATIONS);
       const deliveries: NewDelivery[] = [];
       for (const id of ids) {
-        const n = await findNotificationForDispatch(db, id);
-        if (n === null) continue;
+        const stored = await findNotificationForDispatch(db, id);
+        if (stored === null) continue;
+        const subscribers = registry.subscribers(stored.notification);
         for (const h of handlers) {
           // A replay is an operator's explicit request: `match` still applies (a handler only
           // ever sees what it subscribed to), but every replay is a new delivery.
-          if (!registry.subscribers(n).includes(h)) continue;
+          if (!subscribers.includes(h)) continue;
           deliveries.push({
             id: randomUUID(),
             handler: h.handler.name,
-            notificationId: n.id,
-            orderId: n.position === null ? null : n.orderId,
-            position: n.position,
+            notificationId: id,
+            orderId: stored.position === null ? null : stored.notification.orderId,
+            position: stored.position,
           });
         }
       }

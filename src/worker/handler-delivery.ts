@@ -3,9 +3,9 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'winston';
 import type { HandlerMetrics } from '../handlers/metrics';
 import type { HandlerRegistry } from '../handlers/registry';
-import type { DispatchSource, DispatchedNotification, DispatchedOrder, HandlerOutcome } from '../handlers/types';
+import type { DispatchSource, DispatchedOrder, HandlerOutcome } from '../handlers/types';
 import type { HandlerDeliveryJob } from '../queue/catalog';
-import type { DeliveryStatus, NotificationForDispatch } from '../store/handler-delivery-store';
+import type { DeliveryStatus } from '../store/handler-delivery-store';
 import {
   checkOrderingGate,
   findDelivery,
@@ -38,30 +38,6 @@ export type DeliveryRunResult =
 
 const SOURCES: readonly DispatchSource[] = ['callback', 'reconcile', 'replay'];
 const sourceOf = (value: string | null): DispatchSource => SOURCES.find((s) => s === value) ?? 'callback';
-
-const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
-
-function toDispatched(n: NotificationForDispatch, source: DispatchSource): DispatchedNotification {
-  return {
-    id: n.id,
-    source,
-    receivedAt: n.receivedAt.toISOString(),
-    accountId: n.accountId,
-    subscriptionId: n.subscriptionId,
-    orderId: n.orderId,
-    orderType: n.orderType,
-    eventType: n.eventType,
-    status: n.status,
-    customerOrderId: n.customerOrderId,
-    message: n.message,
-    errorCode: n.errorCode,
-    note: n.note,
-    lastModifiedAt: iso(n.lastModifiedAt),
-    actualFocDate: iso(n.actualFocDate),
-    telephoneNumbers: n.telephoneNumbers,
-    known: n.known,
-  };
-}
 
 async function orderOf(db: Database, orderId: string | null): Promise<DispatchedOrder | null> {
   if (orderId === null) return null;
@@ -143,8 +119,8 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
       await finish('dead', 'the notification is no longer stored', 0);
       throw new UnrecoverableError(`notification ${delivery.notificationId} is gone`);
     }
-    const notification = toDispatched(stored, sourceOf(delivery.source));
-    const order = await orderOf(db, stored.orderId);
+    const notification = { ...stored.notification, source: sourceOf(delivery.source) };
+    const order = await orderOf(db, notification.orderId);
     const attempt = await startAttempt(db, delivery.id);
     const handlerLogger = logger.child({ handler: delivery.handler, deliveryId: delivery.id });
     const timeout = AbortSignal.timeout(registered.timeoutMs);
