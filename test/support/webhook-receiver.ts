@@ -7,6 +7,8 @@ export interface ReceivedRequest {
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
+  /** Date.now() on arrival (for humans reading a failure; tests do not assert timings). */
+  readonly receivedAt: number;
 }
 
 /** Status to answer, or 'hang' to never answer (the connection stays open until closed). */
@@ -29,7 +31,12 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const request = { path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const request = {
+        path: req.url ?? '/',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        receivedAt: Date.now(),
+      };
       received.push(request);
       const answer = answers.get(request.path)?.(request) ?? 200;
       if (answer === 'hang') return;
