@@ -133,6 +133,11 @@ const envSchema = z.object({
   DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default('./.data')),
   EMBEDDED_PG_PORT: integer(54329, 1024, 65535),
   CALLBACK_BODY_LIMIT_BYTES: integer(1024 * 1024, 1024, 64 * 1024 * 1024),
+  HANDLERS_CONFIG: z.preprocess(emptyAsUndefined, z.string().optional()),
+  HANDLER_CONCURRENCY: integer(8, 1, 256),
+  HANDLER_LOCK_DURATION_MS: integer(30_000, 500, 600_000),
+  HANDLER_STALLED_INTERVAL_MS: integer(30_000, 200, 600_000),
+  HANDLER_ORDER_WAIT_MS: integer(1000, 10, 600_000),
   QUEUE_PREFIX: z.preprocess(
     emptyAsUndefined,
     z
@@ -142,11 +147,6 @@ const envSchema = z.object({
   ),
   WORKER_CONCURRENCY: integer(8, 1, 256),
   SHUTDOWN_TIMEOUT_MS: integer(8000, 100, 600_000),
-  HANDLERS_CONFIG: z.preprocess(emptyAsUndefined, z.string().optional()),
-  HANDLER_CONCURRENCY: integer(8, 1, 256),
-  HANDLER_LOCK_DURATION_MS: integer(30_000, 500, 600_000),
-  HANDLER_STALLED_INTERVAL_MS: integer(30_000, 200, 600_000),
-  HANDLER_ORDER_WAIT_MS: integer(1000, 10, 600_000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
