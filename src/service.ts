@@ -26,7 +26,7 @@ import { createHandlerMetrics } from './handlers/metrics';
 import { listDeadLetters } from './store/handler-delivery-store';
 import type { DispatchNotification } from './worker/dispatch';
 import { createDispatcher } from './worker/dispatch';
-import { createHandlerDeliveryProcessor } from './worker/handler-delivery';
+import { createHandlerDeliveryProcessor, createHandlerFailureRecorder } from './worker/handler-delivery';
 
 /**
  * Wires config -> connections -> roles. main.ts calls this and owns the process (signals,
@@ -139,6 +139,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           concurrency: config.handlerConcurrency,
           lockDurationMs: config.handlerLockDurationMs,
           stalledIntervalMs: config.handlerStalledIntervalMs,
+          // A crashed worker's delivery is run again a few times before BullMQ gives up on it.
+          maxStalledCount: 5,
+          onFailed: createHandlerFailureRecorder({ db, logger }),
         },
       )
     : undefined;

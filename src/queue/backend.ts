@@ -38,7 +38,7 @@ export interface QueueBackend {
   createJobConsumer<Q extends QueueName>(
     queue: Q,
     processor: JobProcessor<JobPayloads[Q]>,
-    options: JobConsumerOptions,
+    options: JobConsumerOptions<JobPayloads[Q]>,
   ): NotificationConsumer;
 }
 
@@ -60,11 +60,15 @@ export interface JobProducer<T> {
   close(): Promise<void>;
 }
 
-export interface JobConsumerOptions {
+export interface JobConsumerOptions<T = unknown> {
   readonly concurrency: number;
   /** Lock of an active job; a crashed worker's job is stalled (and retried) once it expires. */
   readonly lockDurationMs?: number;
   readonly stalledIntervalMs?: number;
+  /** How many times a job may stall (its worker died) before BullMQ fails it. */
+  readonly maxStalledCount?: number;
+  /** Called after every failed attempt (the job may still be retried: check its state). */
+  readonly onFailed?: (job: Job<T>, error: Error) => Promise<void>;
 }
 
 /** BullMQ's processor signature: the token is needed to re-delay a job, the signal to abort it. */
@@ -139,12 +143,31 @@ function jobProducerOf<Q extends QueueName>(
   };
 }
 
-function workerOptions(options: JobConsumerOptions): object {
+function workerOptions<T>(options: JobConsumerOptions<T>): object {
   return {
     concurrency: options.concurrency,
     ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
     ...(options.stalledIntervalMs !== undefined ? { stalledInterval: options.stalledIntervalMs } : {}),
+    ...(options.maxStalledCount !== undefined ? { maxStalledCount: options.maxStalledCount } : {}),
   };
+}
+
+function listenForFailures<T>(
+  worker: { on(event: 'failed', listener: (job: Job<T> | undefined, error: Error) => void): unknown },
+  options: JobConsumerOptions<T>,
+  logger: Logger,
+): void {
+  const onFailed = options.onFailed;
+  if (onFailed === undefined) return;
+  worker.on('failed', (job, error) => {
+    if (job === undefined) return;
+    onFailed(job, error).catch((hookError: unknown) =>
+      logger.error('failed-job hook failed', {
+        jobId: job.id,
+        error: hookError instanceof Error ? hookError.message : String(hookError),
+      }),
+    );
+  });
 }
 
 export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
@@ -194,6 +217,7 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
           connection: { url, maxRetriesPerRequest: null },
         });
         worker.on('error', onError(`worker:${queue}`));
+        listenForFailures(worker, consumerOptions, logger);
         return { close: () => worker.close() };
       },
     };
@@ -241,6 +265,7 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
         connection: { ...connection, max: Math.max(4, consumerOptions.concurrency + 2) },
       });
       worker.on('error', onError(`worker:${queue}`));
+      listenForFailures(worker, consumerOptions, logger);
       return { close: () => worker.close() };
     },
   };

@@ -215,6 +215,17 @@ export async function finishAttempt(
      WHERE id = ${deliveryId}::uuid`;
 }
 
+/**
+ * Safety net for a job that ended without the processor recording it (an infrastructure error
+ * on its last attempt): an unfinished row becomes dead, so nothing stays pending forever.
+ */
+export async function markDeadIfUnfinished(db: Database, deliveryId: string, reason: string): Promise<boolean> {
+  const changed = await db.$executeRaw`
+    UPDATE handler_deliveries SET status = 'dead', last_error = ${reason.slice(0, 2000)}, finished_at = now()
+     WHERE id = ${deliveryId}::uuid AND status IN ('pending', 'failed')`;
+  return changed > 0;
+}
+
 export interface DeadLetterView {
   id: string;
   notificationId: string;

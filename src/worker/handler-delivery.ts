@@ -11,6 +11,7 @@ import {
   findDelivery,
   findNotificationForDispatch,
   finishAttempt,
+  markDeadIfUnfinished,
   startAttempt,
 } from '../store/handler-delivery-store';
 import { findOrderDetail } from '../store/order-read-store';
@@ -161,6 +162,20 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
         }
         await finish('failed', outcome.reason, durationMs);
         throw new Error(outcome.reason);
+    }
+  };
+}
+
+/**
+ * The consumer's failed-job hook: once BullMQ has failed a job for good (its last attempt threw
+ * before the processor could record it, e.g. the database was down), the row is made dead.
+ */
+export function createHandlerFailureRecorder(deps: { readonly db: Database; readonly logger: Logger }) {
+  return async (job: Job<HandlerDeliveryJob>, error: Error): Promise<void> => {
+    if (!(await job.isFailed())) return; // will be retried
+    const deliveryId = job.data.deliveryId;
+    if (await markDeadIfUnfinished(deps.db, deliveryId, `job failed: ${error.message}`)) {
+      deps.logger.warn('delivery dead: its job failed outside the handler', { deliveryId, error: error.message });
     }
   };
 }
