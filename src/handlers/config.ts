@@ -29,6 +29,8 @@ export class HandlersConfigError extends Error {
   constructor(source: string, problem: string) {
     super(`Invalid handlers configuration (${source}): ${problem}`);
     this.name = 'HandlersConfigError';
+    // An operator's mistake, not a bug: main prints the stack of fatal errors, so keep it to the message.
+    this.stack = this.message;
   }
 }
 
