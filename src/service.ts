@@ -21,6 +21,12 @@ import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor } from './worker/persist-notification';
 import type { Metrics } from './observability/metrics';
 import { createMetrics } from './observability/metrics';
+import { loadHandlerRegistry } from './handlers/config';
+import { createHandlerMetrics } from './handlers/metrics';
+import { listDeadLetters } from './store/handler-delivery-store';
+import type { DispatchNotification } from './worker/dispatch';
+import { createDispatcher } from './worker/dispatch';
+import { createHandlerDeliveryProcessor, createHandlerFailureRecorder } from './worker/handler-delivery';
 
 /**
  * Wires config -> connections -> roles. main.ts calls this and owns the process (signals,
@@ -34,6 +40,8 @@ export interface RunningService {
   readonly queueKind: QueueBackend['kind'];
   readonly db: Database;
   readonly metrics: Metrics;
+  /** Fans a stored notification out to the handlers (reconcile results, tests). */
+  readonly dispatchNotification: DispatchNotification;
   /** Graceful stop: readiness false, stop accepting, drain, close everything. */
   stop(): Promise<void>;
 }
@@ -72,6 +80,9 @@ async function step(logger: Logger, name: string, timeoutMs: number, action: () 
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const metrics = createMetrics();
+  // First: a bad handlers file stops the start before anything is opened (fail closed).
+  const handlerRegistry = await loadHandlerRegistry(config.handlersConfig, logger);
+  logger.info('handlers loaded', { handlers: handlerRegistry.all.map((h) => h.handler.name) });
   let embedded: EmbeddedPostgres | undefined;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
@@ -110,9 +121,37 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     );
   }
 
+  // Handlers (issue 5): both roles enqueue deliveries (worker: fan-out; api: admin retry/replay).
+  const handlerProducer = queueBackend.createJobProducer('handlerDeliveries');
+  const dispatcher = createDispatcher({ db, registry: handlerRegistry, producer: handlerProducer, logger });
+  const handlerConsumer: NotificationConsumer | undefined = runsWorker
+    ? queueBackend.createJobConsumer(
+        'handlerDeliveries',
+        createHandlerDeliveryProcessor({
+          db,
+          registry: handlerRegistry,
+          dispatch: dispatcher.dispatchNotification,
+          logger,
+          metrics: createHandlerMetrics(metrics.registry),
+          orderWaitMs: config.handlerOrderWaitMs,
+        }),
+        {
+          concurrency: config.handlerConcurrency,
+          lockDurationMs: config.handlerLockDurationMs,
+          stalledIntervalMs: config.handlerStalledIntervalMs,
+          // A crashed worker's delivery is run again a few times before BullMQ gives up on it.
+          maxStalledCount: 5,
+          onFailed: createHandlerFailureRecorder({ db, logger }),
+        },
+      )
+    : undefined;
+
   const producer: NotificationProducer | undefined = servesApi ? queueBackend.createProducer() : undefined;
   const consumer: NotificationConsumer | undefined = runsWorker
-    ? queueBackend.createConsumer(createPersistProcessor({ db, logger, metrics }), config.workerConcurrency)
+    ? queueBackend.createConsumer(
+        createPersistProcessor({ db, logger, metrics, dispatch: dispatcher.dispatchNotification }),
+        config.workerConcurrency,
+      )
     : undefined;
 
   let accepting = true;
@@ -152,6 +191,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         }
       : undefined,
     api: servesApi ? { apiKeys, findOrder: (orderId) => findOrderDetail(db, orderId) } : undefined,
+    adminHandlers: servesApi
+      ? {
+          apiKeys,
+          listDeadLetters: (query) => listDeadLetters(db, query),
+          retryDeadLetter: (id) => dispatcher.retryDeadLetter(id),
+          replay: (selection, handler) => dispatcher.replay(selection, handler),
+        }
+      : undefined,
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -185,6 +232,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     server.closeAllConnections();
     // 2. Drain workers: active jobs finish; unfinished ones are redelivered to another worker.
     if (consumer) await step(logger, 'worker', remaining(), () => consumer.close());
+    if (handlerConsumer) await step(logger, 'handler-worker', remaining(), () => handlerConsumer.close());
+    await step(logger, 'handler-queue', remaining(), () => handlerProducer.close());
     if (producer) await step(logger, 'queue', remaining(), () => producer.close());
     await step(logger, 'database', remaining(), () => db.$disconnect());
     // PostgreSQL last, and always given a moment even past the budget: its own fast shutdown.
@@ -192,5 +241,15 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     logger.info('shutdown complete');
   };
 
-  return { app, server, port, databaseUrl, queueKind: queueBackend.kind, db, metrics, stop };
+  return {
+    app,
+    server,
+    port,
+    databaseUrl,
+    queueKind: queueBackend.kind,
+    db,
+    metrics,
+    dispatchNotification: dispatcher.dispatchNotification,
+    stop,
+  };
 }

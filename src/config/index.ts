@@ -38,6 +38,16 @@ export interface Config {
   readonly queuePrefix: string;
   readonly workerConcurrency: number;
   readonly shutdownTimeoutMs: number;
+  /** Path of the handlers JSON file; undefined: one built-in `log` handler. */
+  readonly handlersConfig: string | undefined;
+  /** Handler deliveries run in parallel per worker process. */
+  readonly handlerConcurrency: number;
+  /** BullMQ lock of a running handler job; a crashed worker's job is retried after it expires. */
+  readonly handlerLockDurationMs: number;
+  /** How often a worker looks for stalled handler jobs (crashed workers). */
+  readonly handlerStalledIntervalMs: number;
+  /** How long a delivery waits before re-checking when an earlier one of its order is unfinished. */
+  readonly handlerOrderWaitMs: number;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +133,11 @@ const envSchema = z.object({
   DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default('./.data')),
   EMBEDDED_PG_PORT: integer(54329, 1024, 65535),
   CALLBACK_BODY_LIMIT_BYTES: integer(1024 * 1024, 1024, 64 * 1024 * 1024),
+  HANDLERS_CONFIG: z.preprocess(emptyAsUndefined, z.string().optional()),
+  HANDLER_CONCURRENCY: integer(8, 1, 256),
+  HANDLER_LOCK_DURATION_MS: integer(30_000, 500, 600_000),
+  HANDLER_STALLED_INTERVAL_MS: integer(30_000, 200, 600_000),
+  HANDLER_ORDER_WAIT_MS: integer(1000, 10, 600_000),
   QUEUE_PREFIX: z.preprocess(
     emptyAsUndefined,
     z
@@ -159,5 +174,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     queuePrefix: e.QUEUE_PREFIX,
     workerConcurrency: e.WORKER_CONCURRENCY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    handlersConfig: e.HANDLERS_CONFIG,
+    handlerConcurrency: e.HANDLER_CONCURRENCY,
+    handlerLockDurationMs: e.HANDLER_LOCK_DURATION_MS,
+    handlerStalledIntervalMs: e.HANDLER_STALLED_INTERVAL_MS,
+    handlerOrderWaitMs: e.HANDLER_ORDER_WAIT_MS,
   };
 }

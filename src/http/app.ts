@@ -1,6 +1,8 @@
 import express from 'express';
 import type { Express } from 'express';
 import type { Logger } from 'winston';
+import type { AdminHandlerRouteDeps } from './admin-handler-routes';
+import { adminHandlerRouter } from './admin-handler-routes';
 import type { ApiRouteDeps } from './api-routes';
 import { apiRouter } from './api-routes';
 import type { CallbackRouteDeps } from './callback-routes';
@@ -18,6 +20,8 @@ export interface AppDeps {
   readonly api?: ApiRouteDeps;
   /** Express `trust proxy` setting; off by default so X-Forwarded-For is ignored. */
   readonly trustProxy?: boolean | string | number;
+  /** Dead letters and replay under /api/v1/admin (admin scope). */
+  readonly adminHandlers?: AdminHandlerRouteDeps;
 }
 
 /** Builds the HTTP app. Never listens: main.ts does, and tests drive it with supertest. */
@@ -28,6 +32,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestId);
   app.use(opsRouter(deps.ops));
   if (deps.callback) app.use(callbackRouter(deps.callback));
+  if (deps.adminHandlers) app.use('/api/v1/admin', adminHandlerRouter(deps.adminHandlers));
   if (deps.api) app.use('/api/v1', apiRouter(deps.api));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import type { Job } from 'bullmq';
 import type { Logger } from 'winston';
 import { QUEUES } from './catalog';
-import type { PersistNotificationJob } from './catalog';
+import type { HandlerDeliveryJob, PersistNotificationJob, QueueName } from './catalog';
 
 /**
  * BullMQ on either of its backends: Redis (production) or PostgreSQL (embedded default, in the
@@ -32,7 +32,47 @@ export interface QueueBackend {
   prepare(): Promise<void>;
   createProducer(): NotificationProducer;
   createConsumer(processor: PersistProcessor, concurrency: number): NotificationConsumer;
+  /** A producer for any queue of the catalog (job name and retention from the catalog). */
+  createJobProducer<Q extends QueueName>(queue: Q): JobProducer<JobPayloads[Q]>;
+  /** A consumer for any queue of the catalog. */
+  createJobConsumer<Q extends QueueName>(
+    queue: Q,
+    processor: JobProcessor<JobPayloads[Q]>,
+    options: JobConsumerOptions<JobPayloads[Q]>,
+  ): NotificationConsumer;
 }
+
+/** The payload type of each queue of the catalog. */
+export interface JobPayloads {
+  notifications: PersistNotificationJob;
+  handlerDeliveries: HandlerDeliveryJob;
+}
+
+export interface JobAddOptions {
+  readonly jobId: string;
+  readonly attempts: number;
+  readonly backoff: { readonly type: 'exponential' | 'fixed'; readonly delay: number; readonly jitter?: number };
+}
+
+export interface JobProducer<T> {
+  add(data: T, options: JobAddOptions): Promise<void>;
+  counts(): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+export interface JobConsumerOptions<T = unknown> {
+  readonly concurrency: number;
+  /** Lock of an active job; a crashed worker's job is stalled (and retried) once it expires. */
+  readonly lockDurationMs?: number;
+  readonly stalledIntervalMs?: number;
+  /** How many times a job may stall (its worker died) before BullMQ fails it. */
+  readonly maxStalledCount?: number;
+  /** Called after every failed attempt (the job may still be retried: check its state). */
+  readonly onFailed?: (job: Job<T>, error: Error) => Promise<void>;
+}
+
+/** BullMQ's processor signature: the token is needed to re-delay a job, the signal to abort it. */
+export type JobProcessor<T> = (job: Job<T>, token?: string, signal?: AbortSignal) => Promise<unknown>;
 
 export interface QueueBackendOptions {
   readonly redisUrl: string | undefined;
@@ -77,6 +117,59 @@ function producerOf(queue: QueueLike): NotificationProducer {
   };
 }
 
+interface GenericQueueLike<T> {
+  add(name: string, data: T, opts: object): Promise<unknown>;
+  getJobCounts(...types: string[]): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+function jobProducerOf<Q extends QueueName>(
+  queue: Q,
+  bull: GenericQueueLike<JobPayloads[Q]>,
+): JobProducer<JobPayloads[Q]> {
+  const entry = QUEUES[queue];
+  return {
+    async add(data, opts) {
+      await bull.add(entry.jobName, data, {
+        jobId: opts.jobId,
+        attempts: opts.attempts,
+        backoff: { ...opts.backoff },
+        removeOnComplete: { ...entry.removeOnComplete },
+        removeOnFail: { ...entry.removeOnFail },
+      });
+    },
+    counts: () => bull.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized'),
+    close: () => bull.close(),
+  };
+}
+
+function workerOptions<T>(options: JobConsumerOptions<T>): object {
+  return {
+    concurrency: options.concurrency,
+    ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
+    ...(options.stalledIntervalMs !== undefined ? { stalledInterval: options.stalledIntervalMs } : {}),
+    ...(options.maxStalledCount !== undefined ? { maxStalledCount: options.maxStalledCount } : {}),
+  };
+}
+
+function listenForFailures<T>(
+  worker: { on(event: 'failed', listener: (job: Job<T> | undefined, error: Error) => void): unknown },
+  options: JobConsumerOptions<T>,
+  logger: Logger,
+): void {
+  const onFailed = options.onFailed;
+  if (onFailed === undefined) return;
+  worker.on('failed', (job, error) => {
+    if (job === undefined) return;
+    onFailed(job, error).catch((hookError: unknown) =>
+      logger.error('failed-job hook failed', {
+        jobId: job.id,
+        error: hookError instanceof Error ? hookError.message : String(hookError),
+      }),
+    );
+  });
+}
+
 export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
   const { logger, prefix } = options;
   const onError = (role: string) => (error: Error) =>
@@ -106,6 +199,25 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
           connection: { url, maxRetriesPerRequest: null },
         });
         worker.on('error', onError('worker'));
+        return { close: () => worker.close() };
+      },
+      createJobProducer(queue) {
+        // Fail fast, as the notification producer: callers decide what to do when Redis is down.
+        const bull = new Queue(QUEUES[queue].name, {
+          prefix,
+          connection: { url, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 },
+        });
+        bull.on('error', onError(`producer:${queue}`));
+        return jobProducerOf(queue, bull);
+      },
+      createJobConsumer(queue, processor, consumerOptions) {
+        const worker = new Worker(QUEUES[queue].name, processor, {
+          prefix,
+          ...workerOptions(consumerOptions),
+          connection: { url, maxRetriesPerRequest: null },
+        });
+        worker.on('error', onError(`worker:${queue}`));
+        listenForFailures(worker, consumerOptions, logger);
         return { close: () => worker.close() };
       },
     };
@@ -140,6 +252,20 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
         concurrency,
       });
       worker.on('error', onError('worker'));
+      return { close: () => worker.close() };
+    },
+    createJobProducer(queue) {
+      const bull = new PgQueue(QUEUES[queue].name, { connection: { ...connection, max: 4 } });
+      bull.on('error', onError(`producer:${queue}`));
+      return jobProducerOf(queue, bull);
+    },
+    createJobConsumer(queue, processor, consumerOptions) {
+      const worker = new PgWorker(QUEUES[queue].name, processor, {
+        ...workerOptions(consumerOptions),
+        connection: { ...connection, max: Math.max(4, consumerOptions.concurrency + 2) },
+      });
+      worker.on('error', onError(`worker:${queue}`));
+      listenForFailures(worker, consumerOptions, logger);
       return { close: () => worker.close() };
     },
   };

@@ -28,6 +28,29 @@ export const QUEUES = {
     removeOnComplete: { age: 24 * 3600, count: 10_000 },
     removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
   },
+  handlerDeliveries: {
+    name: 'handler-deliveries',
+    jobName: 'deliver',
+    /**
+     * Deterministic: one job per delivery row and retry generation (an operator's retry of a
+     * dead delivery needs a new job while the old failed one is still retained).
+     */
+    jobId: (job: HandlerDeliveryJob): string =>
+      job.retries === 0 ? `delivery-${job.deliveryId}` : `delivery-${job.deliveryId}-retry-${job.retries}`,
+    // Defaults; each handler's config overrides attempts and the base delay.
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
+    removeOnComplete: { age: 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
+  },
 } as const;
 
 export type QueueName = keyof typeof QUEUES;
+
+/** One handler run for one notification: only ids, the row holds the rest. */
+export interface HandlerDeliveryJob {
+  /** handler_deliveries.id, the same over every attempt (the X-Webhook-Id of http-forward). */
+  readonly deliveryId: string;
+  /** handler_deliveries.retries when the job was added (0 unless re-queued by an operator). */
+  readonly retries: number;
+}

@@ -9,11 +9,14 @@ import type { PersistOutcome } from '../store/notification-store';
 import { persistReceipt } from '../store/notification-store';
 import type { Database } from '../store/prisma';
 import type { Metrics } from '../observability/metrics';
+import type { DispatchNotification } from './dispatch';
 
 export interface PersistWorkerDeps {
   readonly db: Database;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Handler fan-out after persistence (issue 5); absent: nothing is dispatched. */
+  readonly dispatch?: DispatchNotification;
 }
 
 /**
@@ -55,6 +58,9 @@ export function createPersistProcessor(deps: PersistWorkerDeps) {
       if (unknownField !== null && result === 'stored') deps.metrics.unknownNotifications.inc({ field: unknownField });
     }
     deps.logger.debug('notification persisted', { receiptId: data.receiptId, outcome: outcome.kind });
+    // Fan out once stored. Also on a redelivered job (`already_persisted`): the previous run may
+    // have died between the commit and the fan-out; dispatching is idempotent.
+    if (deps.dispatch && outcome.kind !== 'duplicate') await deps.dispatch(data.receiptId, 'callback');
     return outcome;
   };
 }

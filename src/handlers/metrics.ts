@@ -1,0 +1,27 @@
+import { Counter, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+/** Handler metrics, registered on the service's registry. Labels: handler names only (bounded by config). */
+export interface HandlerMetrics {
+  /** Attempts by handler and outcome: succeeded | failed (will retry) | dead. */
+  readonly deliveries: Counter<'handler' | 'outcome'>;
+  readonly duration: Histogram<'handler'>;
+}
+
+export function createHandlerMetrics(registry: Registry): HandlerMetrics {
+  return {
+    deliveries: new Counter({
+      name: 'bw_handler_deliveries_total',
+      help: 'Handler delivery attempts by handler and outcome (succeeded, failed = will retry, dead)',
+      labelNames: ['handler', 'outcome'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'bw_handler_duration_seconds',
+      help: 'Time one handler attempt took',
+      labelNames: ['handler'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,315 @@
+import type { DispatchedNotification } from '../handlers/types';
+import type { Database } from './prisma';
+
+/**
+ * The handler_deliveries port (STYLE 8): fan-out rows, the per-order ordering gate, attempt
+ * bookkeeping, dead letters and replay selection. Set-based SQL: fan-out is on the hot path.
+ */
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'dead';
+
+/** A stored notification as fan-out and handlers need it. */
+export interface NotificationForDispatch {
+  /** What the handler sees (its `source` is the delivery's, added by the worker). */
+  readonly notification: Omit<DispatchedNotification, 'source'>;
+  /** notifications.outcome: `duplicate` receipts are never dispatched. */
+  readonly outcome: string;
+  /** order_events.id of this notification: its place in the order's persistence order. */
+  readonly position: bigint | null;
+  /** The history row's source (callback, reconcile, ...), when it has one. */
+  readonly eventSource: string | null;
+}
+
+interface NotificationDispatchRow {
+  id: string;
+  outcome: string;
+  receivedAt: Date;
+  accountId: string | null;
+  subscriptionId: string | null;
+  orderId: string | null;
+  orderType: string | null;
+  eventType: string | null;
+  status: string | null;
+  customerOrderId: string | null;
+  message: string | null;
+  errorCode: string | null;
+  note: string | null;
+  lastModifiedAt: Date | null;
+  actualFocDate: Date | null;
+  telephoneNumbers: string[];
+  known: boolean;
+  position: bigint | null;
+  eventSource: string | null;
+}
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+export async function findNotificationForDispatch(
+  db: Database,
+  notificationId: string,
+): Promise<NotificationForDispatch | null> {
+  const rows = await db.$queryRaw<NotificationDispatchRow[]>`
+    SELECT n.id::text AS id, n.outcome, n.received_at AS "receivedAt", n.account_id AS "accountId",
+           n.subscription_id AS "subscriptionId", n.order_id AS "orderId", n.order_type AS "orderType",
+           n.event_type AS "eventType", n.status, n.customer_order_id AS "customerOrderId", n.message,
+           n.error_code AS "errorCode", n.note, n.last_modified_at AS "lastModifiedAt",
+           n.actual_foc_date AS "actualFocDate", COALESCE(n.telephone_numbers, ARRAY[]::text[]) AS "telephoneNumbers",
+           n.known, e.id AS position, e.source AS "eventSource"
+      FROM notifications n
+      LEFT JOIN order_events e ON e.notification_id = n.id
+     WHERE n.id = ${notificationId}::uuid`;
+  const row = rows[0];
+  if (row === undefined) return null;
+  const { outcome, position, eventSource, receivedAt, lastModifiedAt, actualFocDate, ...rest } = row;
+  return {
+    outcome,
+    position,
+    eventSource,
+    notification: {
+      ...rest,
+      receivedAt: receivedAt.toISOString(),
+      lastModifiedAt: iso(lastModifiedAt),
+      actualFocDate: iso(actualFocDate),
+    },
+  };
+}
+
+export interface NewDelivery {
+  readonly id: string;
+  readonly handler: string;
+  readonly notificationId: string;
+  readonly orderId: string | null;
+  readonly position: bigint | null;
+}
+
+export interface QueuedDelivery {
+  readonly id: string;
+  readonly handler: string;
+  readonly retries: number;
+}
+
+/**
+ * Records a fan-out in one transaction: a `pending` row per delivery (idempotent on the id)
+ * and the dispatch marker of each notification. All rows of a replay are written at once, so
+ * none of them can run before an earlier one of its order exists. Returns every unfinished
+ * delivery among `deliveries`, new or not, so that a caller re-running after a crash between
+ * this commit and the enqueue queues them again (job ids make that a no-op when they exist).
+ */
+export async function recordFanOut(
+  db: Database,
+  fanOut: {
+    readonly source: string;
+    readonly deliveries: readonly NewDelivery[];
+    readonly dispatched: readonly string[];
+  },
+): Promise<QueuedDelivery[]> {
+  const d = fanOut.deliveries;
+  const ids = d.map((x) => x.id);
+  const [, , queued] = await db.$transaction([
+    db.$executeRaw`
+      INSERT INTO handler_deliveries (id, notification_id, handler, status, source, order_id, position)
+      SELECT d.id, d.notification_id, d.handler, 'pending', ${fanOut.source}, d.order_id, d.position
+        FROM unnest(${ids}::uuid[], ${d.map((x) => x.notificationId)}::uuid[], ${d.map((x) => x.handler)}::text[],
+                    ${d.map((x) => x.orderId)}::text[], ${d.map((x) => (x.position === null ? null : x.position.toString()))}::bigint[])
+             AS d(id, notification_id, handler, order_id, position)
+      ON CONFLICT (id) DO NOTHING`,
+    db.$executeRaw`
+      INSERT INTO notification_dispatches (notification_id, source)
+      SELECT unnest(${[...fanOut.dispatched]}::uuid[]), ${fanOut.source}
+      ON CONFLICT DO NOTHING`,
+    db.$queryRaw<QueuedDelivery[]>`
+      SELECT id::text AS id, handler, retries FROM handler_deliveries
+       WHERE id = ANY(${ids}::uuid[]) AND status IN ('pending', 'failed')
+       ORDER BY position NULLS FIRST, created_at`,
+  ]);
+  return queued;
+}
+
+export interface DeliveryRow {
+  readonly id: string;
+  readonly notificationId: string;
+  readonly handler: string;
+  readonly status: DeliveryStatus;
+  readonly source: string;
+  readonly attempts: number;
+  readonly retries: number;
+  readonly orderId: string | null;
+  readonly position: bigint | null;
+}
+
+export async function findDelivery(db: Database, deliveryId: string): Promise<DeliveryRow | null> {
+  const rows = await db.$queryRaw<DeliveryRow[]>`
+    SELECT id::text AS id, notification_id::text AS "notificationId", handler, status, source, attempts, retries,
+           order_id AS "orderId", position
+      FROM handler_deliveries WHERE id = ${deliveryId}::uuid`;
+  return rows[0] ?? null;
+}
+
+export interface UndispatchedNotification {
+  readonly notificationId: string;
+  readonly source: string;
+  readonly ageMs: number;
+}
+
+export type OrderingGate =
+  | { readonly kind: 'open' }
+  /** An earlier delivery of this (handler, order) is pending or failed-and-retrying. */
+  | { readonly kind: 'earlier_delivery' }
+  /** An earlier notification of this order was persisted but not yet fanned out. */
+  | { readonly kind: 'undispatched'; readonly notifications: readonly UndispatchedNotification[] };
+
+/**
+ * Per-order ordering for one handler: a delivery may run only when every earlier delivery of
+ * its (handler, order) is finished (succeeded or dead), and every earlier notification of the
+ * order has been fanned out (otherwise its delivery row may not exist yet). Read from
+ * PostgreSQL, so it holds across queue backends and worker processes.
+ */
+export async function checkOrderingGate(
+  db: Database,
+  delivery: { readonly handler: string; readonly orderId: string; readonly position: bigint },
+): Promise<OrderingGate> {
+  const earlier = await db.$queryRaw<{ n: number }[]>`
+    SELECT 1 AS n FROM handler_deliveries
+     WHERE handler = ${delivery.handler} AND order_id = ${delivery.orderId}
+       AND position < ${delivery.position}::bigint AND status IN ('pending', 'failed')
+     LIMIT 1`;
+  if (earlier.length > 0) return { kind: 'earlier_delivery' };
+  const undispatched = await db.$queryRaw<UndispatchedNotification[]>`
+    SELECT e.notification_id::text AS "notificationId", e.source,
+           (EXTRACT(EPOCH FROM (now() - e.created_at)) * 1000)::float8 AS "ageMs"
+      FROM order_events e
+      LEFT JOIN notification_dispatches x ON x.notification_id = e.notification_id
+     WHERE e.order_id = ${delivery.orderId} AND e.id < ${delivery.position}::bigint
+       AND e.notification_id IS NOT NULL AND x.notification_id IS NULL
+     ORDER BY e.id
+     LIMIT 20`;
+  return undispatched.length > 0 ? { kind: 'undispatched', notifications: undispatched } : { kind: 'open' };
+}
+
+/** Counts the attempt before the handler runs, so a crash mid-handler still shows it. */
+export async function startAttempt(db: Database, deliveryId: string): Promise<number> {
+  const rows = await db.$queryRaw<{ attempts: number }[]>`
+    UPDATE handler_deliveries
+       SET attempts = attempts + 1, started_at = COALESCE(started_at, now()), last_attempt_at = now()
+     WHERE id = ${deliveryId}::uuid
+    RETURNING attempts`;
+  const attempts = rows[0]?.attempts;
+  if (attempts === undefined) throw new Error(`delivery ${deliveryId} vanished`);
+  return attempts;
+}
+
+export async function finishAttempt(
+  db: Database,
+  deliveryId: string,
+  result: {
+    readonly status: Exclude<DeliveryStatus, 'pending'>;
+    readonly error: string | null;
+    readonly durationMs: number;
+  },
+): Promise<void> {
+  const final = result.status === 'succeeded' || result.status === 'dead';
+  await db.$executeRaw`
+    UPDATE handler_deliveries
+       SET status = ${result.status}, last_error = ${result.error}, duration_ms = ${Math.round(result.durationMs)},
+           finished_at = CASE WHEN ${final} THEN now() ELSE NULL END
+     WHERE id = ${deliveryId}::uuid`;
+}
+
+/**
+ * Safety net for a job that ended without the processor recording it (an infrastructure error
+ * on its last attempt): an unfinished row becomes dead, so nothing stays pending forever.
+ */
+export async function markDeadIfUnfinished(db: Database, deliveryId: string, reason: string): Promise<boolean> {
+  const changed = await db.$executeRaw`
+    UPDATE handler_deliveries SET status = 'dead', last_error = ${reason.slice(0, 2000)}, finished_at = now()
+     WHERE id = ${deliveryId}::uuid AND status IN ('pending', 'failed')`;
+  return changed > 0;
+}
+
+export interface DeadLetterView {
+  id: string;
+  notificationId: string;
+  handler: string;
+  source: string;
+  orderId: string | null;
+  attempts: number;
+  retries: number;
+  lastError: string | null;
+  createdAt: string;
+  lastAttemptAt: string | null;
+  finishedAt: string | null;
+}
+
+type DeadLetterRow = Omit<DeadLetterView, 'createdAt' | 'lastAttemptAt' | 'finishedAt'> & {
+  createdAt: Date;
+  lastAttemptAt: Date | null;
+  finishedAt: Date | null;
+};
+
+/** Dead deliveries, newest first, keyset-paginated on (finished_at, id). */
+export async function listDeadLetters(
+  db: Database,
+  query: { readonly handler?: string; readonly limit: number; readonly cursor?: { finishedAt: Date; id: string } },
+): Promise<{ data: DeadLetterView[]; nextCursor: { finishedAt: Date; id: string } | null }> {
+  const handler = query.handler ?? null;
+  const cursorAt = query.cursor?.finishedAt ?? null;
+  const cursorId = query.cursor?.id ?? null;
+  const rows = await db.$queryRaw<DeadLetterRow[]>`
+    SELECT id::text AS id, notification_id::text AS "notificationId", handler, source, order_id AS "orderId",
+           attempts, retries, last_error AS "lastError", created_at AS "createdAt",
+           last_attempt_at AS "lastAttemptAt", finished_at AS "finishedAt"
+      FROM handler_deliveries
+     WHERE status = 'dead' AND (${handler}::text IS NULL OR handler = ${handler}::text)
+       AND (${cursorAt}::timestamptz IS NULL OR (finished_at, id) < (${cursorAt}::timestamptz, ${cursorId}::uuid))
+     ORDER BY finished_at DESC, id DESC
+     LIMIT ${query.limit + 1}`;
+  const page = rows.slice(0, query.limit);
+  const last = page[page.length - 1];
+  return {
+    data: page.map((r) => ({
+      ...r,
+      createdAt: r.createdAt.toISOString(),
+      lastAttemptAt: r.lastAttemptAt?.toISOString() ?? null,
+      finishedAt: r.finishedAt?.toISOString() ?? null,
+    })),
+    nextCursor: rows.length > query.limit && last?.finishedAt ? { finishedAt: last.finishedAt, id: last.id } : null,
+  };
+}
+
+export type RequeueResult =
+  | { readonly kind: 'requeued'; readonly delivery: QueuedDelivery }
+  | { readonly kind: 'not_found' }
+  | { readonly kind: 'not_dead'; readonly status: DeliveryStatus };
+
+/** Moves a dead delivery back to pending with a new retry generation (so it gets a new job). */
+export async function requeueDeadDelivery(db: Database, deliveryId: string): Promise<RequeueResult> {
+  const rows = await db.$queryRaw<QueuedDelivery[]>`
+    UPDATE handler_deliveries SET status = 'pending', retries = retries + 1, finished_at = NULL
+     WHERE id = ${deliveryId}::uuid AND status = 'dead'
+    RETURNING id::text AS id, handler, retries`;
+  const delivery = rows[0];
+  if (delivery !== undefined) return { kind: 'requeued', delivery };
+  const current = await findDelivery(db, deliveryId);
+  return current === null ? { kind: 'not_found' } : { kind: 'not_dead', status: current.status };
+}
+
+export type ReplaySelection = { readonly orderId: string } | { readonly from: Date; readonly to: Date };
+
+/** Notifications to replay (never duplicates), in persistence order. */
+export async function selectReplayNotifications(
+  db: Database,
+  selection: ReplaySelection,
+  limit: number,
+): Promise<string[]> {
+  const rows =
+    'orderId' in selection
+      ? await db.$queryRaw<{ id: string }[]>`
+          SELECT n.id::text AS id FROM notifications n JOIN order_events e ON e.notification_id = n.id
+           WHERE e.order_id = ${selection.orderId} AND n.outcome <> 'duplicate'
+           ORDER BY e.id LIMIT ${limit}`
+      : await db.$queryRaw<{ id: string }[]>`
+          SELECT n.id::text AS id FROM notifications n LEFT JOIN order_events e ON e.notification_id = n.id
+           WHERE n.received_at >= ${selection.from} AND n.received_at < ${selection.to} AND n.outcome <> 'duplicate'
+           ORDER BY n.received_at, e.id NULLS LAST, n.id LIMIT ${limit}`;
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,155 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from 'winston';
+import type { HandlerRegistry, RegisteredHandler } from '../handlers/registry';
+import type { DispatchSource } from '../handlers/types';
+import type { JobProducer } from '../queue/backend';
+import type { HandlerDeliveryJob } from '../queue/catalog';
+import { QUEUES } from '../queue/catalog';
+import type { NewDelivery, QueuedDelivery, ReplaySelection } from '../store/handler-delivery-store';
+import {
+  findNotificationForDispatch,
+  recordFanOut,
+  requeueDeadDelivery,
+  selectReplayNotifications,
+} from '../store/handler-delivery-store';
+import type { Database } from '../store/prisma';
+
+/**
+ * Fan-out: one delivery row and one BullMQ job per (notification, handler). The row is
+ * written first (with the notification's dispatch marker), then the job, so a crash in
+ * between is repaired by calling again: ids are deterministic and adds are idempotent.
+ */
+
+export type DispatchResult =
+  | { readonly kind: 'dispatched'; readonly deliveries: number }
+  | { readonly kind: 'not_found' }
+  /** A duplicate receipt is never dispatched: its original was. */
+  | { readonly kind: 'duplicate' };
+
+export type RetryResult =
+  | { readonly kind: 'requeued'; readonly deliveryId: string; readonly handler: string }
+  | { readonly kind: 'not_found' }
+  | { readonly kind: 'not_dead'; readonly status: string }
+  | { readonly kind: 'handler_unknown'; readonly handler: string };
+
+export type ReplayResult =
+  | { readonly kind: 'replayed'; readonly notifications: number; readonly deliveries: number }
+  | { readonly kind: 'handler_unknown'; readonly handler: string };
+
+/** Dispatches one stored notification (by notifications.id) to every handler that matches it. */
+export type DispatchNotification = (notificationId: string, source: DispatchSource) => Promise<DispatchResult>;
+
+export interface Dispatcher {
+  readonly dispatchNotification: DispatchNotification;
+  retryDeadLetter(deliveryId: string): Promise<RetryResult>;
+  /** Re-dispatches stored notifications as new `source=replay` deliveries; history is untouched. */
+  replay(selection: ReplaySelection, handler?: string): Promise<ReplayResult>;
+}
+
+export interface DispatcherDeps {
+  readonly db: Database;
+  readonly registry: HandlerRegistry;
+  readonly producer: JobProducer<HandlerDeliveryJob>;
+  readonly logger: Logger;
+}
+
+/** Largest replay in one request; bigger ranges are split by the caller (time windows). */
+export const MAX_REPLAY_NOTIFICATIONS = 10_000;
+
+/** A UUID derived from (notification, handler): a re-run fan-out finds the same delivery. */
+export function deliveryIdOf(notificationId: string, handler: string): string {
+  const hex = createHash('sha256').update(`${notificationId}\u0000${handler}`).digest('hex');
+  // Shaped as an RFC 9562 version-8 (custom) UUID.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function createDispatcher(deps: DispatcherDeps): Dispatcher {
+  const { db, registry, producer, logger } = deps;
+
+  const enqueue = async (queued: readonly QueuedDelivery[]): Promise<void> => {
+    for (const delivery of queued) {
+      const registered = registry.get(delivery.handler);
+      if (registered === undefined) {
+        // Config changed since the row was written: the worker dead-letters it on sight.
+        logger.warn('delivery for a handler that is no longer configured', delivery);
+      }
+      const retry = registered?.retry ?? { attempts: 1, backoffMs: 1000 };
+      const job: HandlerDeliveryJob = { deliveryId: delivery.id, retries: delivery.retries };
+      await producer.add(job, {
+        jobId: QUEUES.handlerDeliveries.jobId(job),
+        attempts: retry.attempts,
+        backoff: { type: 'exponential', delay: retry.backoffMs, jitter: QUEUES.handlerDeliveries.backoff.jitter },
+      });
+    }
+  };
+
+  const handlersFor = (only: string | undefined): RegisteredHandler[] | { unknown: string } => {
+    if (only === undefined) return [...registry.all];
+    const found = registry.get(only);
+    return found === undefined ? { unknown: only } : [found];
+  };
+
+  return {
+    async dispatchNotification(notificationId, source) {
+      const stored = await findNotificationForDispatch(db, notificationId);
+      if (stored === null) return { kind: 'not_found' };
+      if (stored.outcome === 'duplicate') return { kind: 'duplicate' };
+      const n = stored.notification;
+      const deliveries: NewDelivery[] = registry.subscribers(n).map((h) => ({
+        id: deliveryIdOf(n.id, h.handler.name),
+        handler: h.handler.name,
+        notificationId: n.id,
+        orderId: stored.position === null ? null : n.orderId,
+        position: stored.position,
+      }));
+      const queued = await recordFanOut(db, { source, deliveries, dispatched: [n.id] });
+      await enqueue(queued);
+      return { kind: 'dispatched', deliveries: deliveries.length };
+    },
+
+    async retryDeadLetter(deliveryId) {
+      const result = await requeueDeadDelivery(db, deliveryId);
+      switch (result.kind) {
+        case 'not_found':
+          return result;
+        case 'not_dead':
+          return { kind: 'not_dead', status: result.status };
+        case 'requeued':
+          if (registry.get(result.delivery.handler) === undefined) {
+            return { kind: 'handler_unknown', handler: result.delivery.handler };
+          }
+          await enqueue([result.delivery]);
+          logger.info('dead letter re-queued', { deliveryId, handler: result.delivery.handler });
+          return { kind: 'requeued', deliveryId, handler: result.delivery.handler };
+      }
+    },
+
+    async replay(selection, only) {
+      const handlers = handlersFor(only);
+      if (!Array.isArray(handlers)) return { kind: 'handler_unknown', handler: handlers.unknown };
+      const ids = await selectReplayNotifications(db, selection, MAX_REPLAY_NOTIFICATIONS);
+      const deliveries: NewDelivery[] = [];
+      for (const id of ids) {
+        const stored = await findNotificationForDispatch(db, id);
+        if (stored === null) continue;
+        const subscribers = registry.subscribers(stored.notification);
+        for (const h of handlers) {
+          // A replay is an operator's explicit request: `match` still applies (a handler only
+          // ever sees what it subscribed to), but every replay is a new delivery.
+          if (!subscribers.includes(h)) continue;
+          deliveries.push({
+            id: randomUUID(),
+            handler: h.handler.name,
+            notificationId: id,
+            orderId: stored.position === null ? null : stored.notification.orderId,
+            position: stored.position,
+          });
+        }
+      }
+      const queued = await recordFanOut(db, { source: 'replay', deliveries, dispatched: [] });
+      await enqueue(queued);
+      logger.info('replay queued', { notifications: ids.length, deliveries: deliveries.length, handler: only });
+      return { kind: 'replayed', notifications: ids.length, deliveries: deliveries.length };
+    },
+  };
+}

@@ -1,0 +1,181 @@
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import type { Job } from 'bullmq';
+import type { Logger } from 'winston';
+import type { HandlerMetrics } from '../handlers/metrics';
+import type { HandlerRegistry } from '../handlers/registry';
+import type { DispatchSource, DispatchedOrder, HandlerOutcome } from '../handlers/types';
+import type { HandlerDeliveryJob } from '../queue/catalog';
+import type { DeliveryStatus } from '../store/handler-delivery-store';
+import {
+  checkOrderingGate,
+  findDelivery,
+  findNotificationForDispatch,
+  finishAttempt,
+  markDeadIfUnfinished,
+  startAttempt,
+} from '../store/handler-delivery-store';
+import { findOrderDetail } from '../store/order-read-store';
+import type { Database } from '../store/prisma';
+import type { DispatchNotification } from './dispatch';
+
+export interface HandlerWorkerDeps {
+  readonly db: Database;
+  readonly registry: HandlerRegistry;
+  readonly dispatch: DispatchNotification;
+  readonly logger: Logger;
+  readonly metrics: HandlerMetrics;
+  /** Re-check delay while an earlier delivery of the same (handler, order) is unfinished. */
+  readonly orderWaitMs: number;
+  /**
+   * An earlier notification persisted this long ago without a fan-out (its producer crashed
+   * between the two) is fanned out by the waiting delivery itself, so the order is not stuck.
+   */
+  readonly undispatchedGraceMs?: number;
+}
+
+export type DeliveryRunResult =
+  | { readonly kind: Extract<DeliveryStatus, 'succeeded'> }
+  | { readonly kind: 'already_finished' | 'superseded' | 'missing' };
+
+const SOURCES: readonly DispatchSource[] = ['callback', 'reconcile', 'replay'];
+const sourceOf = (value: string | null): DispatchSource => SOURCES.find((s) => s === value) ?? 'callback';
+
+async function orderOf(db: Database, orderId: string | null): Promise<DispatchedOrder | null> {
+  if (orderId === null) return null;
+  const detail = await findOrderDetail(db, orderId);
+  if (detail === null) return null;
+  // The handler gets the current state, not the whole history.
+  return {
+    orderId: detail.orderId,
+    orderType: detail.orderType,
+    customerOrderId: detail.customerOrderId,
+    status: detail.status,
+    isTerminal: detail.isTerminal,
+    lastModifiedAt: detail.lastModifiedAt,
+    actualFocDate: detail.actualFocDate,
+    firstSeenAt: detail.firstSeenAt,
+    lastEventAt: detail.lastEventAt,
+    eventCount: detail.eventCount,
+    telephoneNumbers: detail.telephoneNumbers,
+    accountId: detail.accountId,
+  };
+}
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error)).slice(0, 2000);
+
+/**
+ * Processor of the `handler-deliveries` queue: runs one handler for one notification.
+ *
+ * Retryability is decided here and only here (STYLE 5): `delivered` -> succeeded;
+ * `reject` -> dead now; `retry` or a thrown error -> failed and retried with the handler's
+ * backoff, or dead on its last attempt. The row's final state is written before the job ends,
+ * so no delivery stays `pending` once its job is gone. A worker killed mid-handler leaves the
+ * job locked; BullMQ finds it stalled and runs it again with the same delivery id.
+ */
+export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
+  const { db, registry, logger, metrics } = deps;
+  const graceMs = deps.undispatchedGraceMs ?? 30_000;
+
+  return async (job: Job<HandlerDeliveryJob>, token?: string, signal?: AbortSignal): Promise<DeliveryRunResult> => {
+    // Idempotent: re-read the row before acting (STYLE 9).
+    const delivery = await findDelivery(db, job.data.deliveryId);
+    if (delivery === null) return { kind: 'missing' };
+    if (delivery.status === 'succeeded' || delivery.status === 'dead') return { kind: 'already_finished' };
+    // An older job of a delivery an operator re-queued since: the newer job owns it.
+    if (delivery.retries !== job.data.retries) return { kind: 'superseded' };
+
+    const finish = async (status: 'succeeded' | 'failed' | 'dead', error: string | null, durationMs: number) => {
+      await finishAttempt(db, delivery.id, { status, error, durationMs });
+      metrics.deliveries.inc({ handler: delivery.handler, outcome: status });
+    };
+
+    const registered = registry.get(delivery.handler);
+    if (registered === undefined) {
+      await finish('dead', `handler "${delivery.handler}" is not configured`, 0);
+      throw new UnrecoverableError(`handler ${delivery.handler} is not configured`);
+    }
+
+    if (delivery.orderId !== null && delivery.position !== null) {
+      const gate = await checkOrderingGate(db, {
+        handler: delivery.handler,
+        orderId: delivery.orderId,
+        position: delivery.position,
+      });
+      if (gate.kind !== 'open') {
+        if (gate.kind === 'undispatched') {
+          for (const stuck of gate.notifications.filter((u) => u.ageMs > graceMs)) {
+            logger.warn('fanning out an earlier notification that was never dispatched', stuck);
+            await deps.dispatch(stuck.notificationId, sourceOf(stuck.source));
+          }
+        }
+        // Wait without spending an attempt: the earlier delivery of this order goes first.
+        if (token === undefined) throw new Error('cannot re-delay a job without its token');
+        await job.moveToDelayed(Date.now() + deps.orderWaitMs, token);
+        throw new DelayedError();
+      }
+    }
+
+    const stored = await findNotificationForDispatch(db, delivery.notificationId);
+    if (stored === null) {
+      await finish('dead', 'the notification is no longer stored', 0);
+      throw new UnrecoverableError(`notification ${delivery.notificationId} is gone`);
+    }
+    const notification = { ...stored.notification, source: sourceOf(delivery.source) };
+    const order = await orderOf(db, notification.orderId);
+    const attempt = await startAttempt(db, delivery.id);
+    const handlerLogger = logger.child({ handler: delivery.handler, deliveryId: delivery.id });
+    const timeout = AbortSignal.timeout(registered.timeoutMs);
+    const handlerSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+
+    const started = process.hrtime.bigint();
+    let outcome: HandlerOutcome;
+    try {
+      outcome = await registered.handler.handle(notification, {
+        deliveryId: delivery.id,
+        attempt,
+        order,
+        logger: handlerLogger,
+        signal: handlerSignal,
+      });
+    } catch (error: unknown) {
+      // A throwing handler is treated as a transient failure: retried, then dead.
+      outcome = { kind: 'retry', reason: handlerSignal.aborted ? `aborted: ${errorText(error)}` : errorText(error) };
+    }
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics.duration.observe({ handler: delivery.handler }, seconds);
+    const durationMs = seconds * 1000;
+
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    switch (outcome.kind) {
+      case 'delivered':
+        await finish('succeeded', null, durationMs);
+        return { kind: 'succeeded' };
+      case 'reject':
+        await finish('dead', outcome.reason, durationMs);
+        handlerLogger.warn('delivery dead: permanent failure', { reason: outcome.reason, attempt });
+        throw new UnrecoverableError(outcome.reason);
+      case 'retry':
+        if (lastAttempt) {
+          await finish('dead', outcome.reason, durationMs);
+          handlerLogger.warn('delivery dead: attempts exhausted', { reason: outcome.reason, attempt });
+          throw new UnrecoverableError(outcome.reason);
+        }
+        await finish('failed', outcome.reason, durationMs);
+        throw new Error(outcome.reason);
+    }
+  };
+}
+
+/**
+ * The consumer's failed-job hook: once BullMQ has failed a job for good (its last attempt threw
+ * before the processor could record it, e.g. the database was down), the row is made dead.
+ */
+export function createHandlerFailureRecorder(deps: { readonly db: Database; readonly logger: Logger }) {
+  return async (job: Job<HandlerDeliveryJob>, error: Error): Promise<void> => {
+    if (!(await job.isFailed())) return; // will be retried
+    const deliveryId = job.data.deliveryId;
+    if (await markDeadIfUnfinished(deps.db, deliveryId, `job failed: ${error.message}`)) {
+      deps.logger.warn('delivery dead: its job failed outside the handler', { deliveryId, error: error.message });
+    }
+  };
+}
