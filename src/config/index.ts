@@ -38,6 +38,8 @@ export interface Config {
   readonly queuePrefix: string;
   readonly workerConcurrency: number;
   readonly shutdownTimeoutMs: number;
+  /** Most receipts the callback route writes to the queue in one addBulk; 1 = one add each. */
+  readonly enqueueBatchMax: number;
 }
 
 export class ConfigError extends Error {
@@ -132,6 +134,7 @@ const envSchema = z.object({
   ),
   WORKER_CONCURRENCY: integer(8, 1, 256),
   SHUTDOWN_TIMEOUT_MS: integer(8000, 100, 600_000),
+  ENQUEUE_BATCH_MAX: integer(100, 1, 1000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -159,5 +162,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     queuePrefix: e.QUEUE_PREFIX,
     workerConcurrency: e.WORKER_CONCURRENCY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    enqueueBatchMax: e.ENQUEUE_BATCH_MAX,
   };
 }
