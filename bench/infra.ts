@@ -200,6 +200,8 @@ export interface ServiceEnv {
   readonly callbackAuth: string;
   readonly apiKey: string;
   readonly extra: Readonly<Record<string, string>>;
+  /** Extra `node` arguments, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+  readonly nodeArgs: readonly string[];
 }
 
 /** One process of the built service (`node dist/main.js`) in the given role. */
@@ -207,7 +209,7 @@ export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEn
   const port = await freePort();
   return spawnHttpProcess(
     `service (${role})`,
-    [path.join(ROOT, 'dist', 'main.js')],
+    [...env.nodeArgs, path.join(ROOT, 'dist', 'main.js')],
     {
       NODE_ENV: 'production',
       ROLE: role,

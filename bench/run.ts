@@ -46,6 +46,7 @@ const HELP = `npm run bench -- [options]
   --env KEY=VALUE         extra environment for the service processes (repeatable),
                           e.g. --env WORKER_CONCURRENCY=16
   --sections 1,2,3        which sections to run (4, RSS, is always reported)  [1,2,3]
+  --profile <dir>         write V8 CPU profiles of the API and worker processes there
   --out <file>            also write the table (Markdown) to this file
   --keep                  keep the scratch directory (logs, data) after the run`;
 
@@ -64,6 +65,7 @@ const { values: args } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     sections: { type: 'string', default: '1,2,3' },
     out: { type: 'string' },
+    profile: { type: 'string' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -203,6 +205,7 @@ async function main(): Promise<void> {
       callbackAuth: `${CALLBACK_USER}:${CALLBACK_PASSWORD}`,
       apiKey: API_KEY,
       extra: opts.extraEnv,
+      nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : [],
     };
     const api: ServiceProcess = await startServiceProcess('api', env);
     stoppables.unshift(api);
