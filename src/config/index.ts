@@ -132,9 +132,9 @@ const envSchema = z.object({
       .regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only')
       .default('bw'),
   ),
+  ENQUEUE_BATCH_MAX: integer(100, 1, 1000),
   WORKER_CONCURRENCY: integer(8, 1, 256),
   SHUTDOWN_TIMEOUT_MS: integer(8000, 100, 600_000),
-  ENQUEUE_BATCH_MAX: integer(100, 1, 1000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
