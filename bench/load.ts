@@ -125,8 +125,10 @@ export interface LagResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
-  /** Probes acked with 200 that never became visible before the deadline. */
-  readonly lost: number;
+  /** Probes whose callback was not answered 200. */
+  readonly refused: number;
+  /** Probes acked with 200 and still not visible in the API after 60 s (counted, not timed). */
+  readonly late: number;
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -154,7 +156,8 @@ export interface LagProbeOptions {
  */
 export async function probeLag(options: LagProbeOptions): Promise<LagResult> {
   const lags: number[] = [];
-  let lost = 0;
+  let refused = 0;
+  let late = 0;
   const probes: Promise<void>[] = [];
   const interval = 1000 / options.perSecond;
   const started = Date.now();
@@ -169,11 +172,11 @@ export async function probeLag(options: LagProbeOptions): Promise<LagResult> {
         });
         await res.arrayBuffer();
         if (res.status !== 200) {
-          lost++;
+          refused++;
           return;
         }
         const ackedAt = performance.now();
-        const deadline = ackedAt + 30_000;
+        const deadline = ackedAt + 60_000;
         while (performance.now() < deadline) {
           const read = await fetch(`${options.baseUrl}/api/v1/orders/${orderId}`, {
             headers: { authorization: `Bearer ${options.apiKey}` },
@@ -185,7 +188,7 @@ export async function probeLag(options: LagProbeOptions): Promise<LagResult> {
           }
           await sleep(options.pollMs);
         }
-        lost++;
+        late++;
       })(),
     );
     const nextAt = started + (i + 1) * interval;
@@ -198,6 +201,7 @@ export async function probeLag(options: LagProbeOptions): Promise<LagResult> {
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     maxMs: sorted[sorted.length - 1] ?? Number.NaN,
-    lost,
+    refused,
+    late,
   };
 }
