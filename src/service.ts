@@ -96,6 +96,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     databaseUrl,
     prefix: config.queuePrefix,
     logger,
+    enqueueBatchMax: config.enqueueBatchMax,
   });
   await queueBackend.prepare();
 

@@ -48,6 +48,8 @@ export interface Config {
   readonly handlerStalledIntervalMs: number;
   /** How long a delivery waits before re-checking when an earlier one of its order is unfinished. */
   readonly handlerOrderWaitMs: number;
+  /** Most receipts the callback route writes to the queue in one addBulk; 1 = one add each. */
+  readonly enqueueBatchMax: number;
 }
 
 export class ConfigError extends Error {
@@ -145,6 +147,7 @@ const envSchema = z.object({
       .regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only')
       .default('bw'),
   ),
+  ENQUEUE_BATCH_MAX: integer(100, 1, 1000),
   WORKER_CONCURRENCY: integer(8, 1, 256),
   SHUTDOWN_TIMEOUT_MS: integer(7000, 100, 600_000),
 });
@@ -179,5 +182,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     handlerLockDurationMs: e.HANDLER_LOCK_DURATION_MS,
     handlerStalledIntervalMs: e.HANDLER_STALLED_INTERVAL_MS,
     handlerOrderWaitMs: e.HANDLER_ORDER_WAIT_MS,
+    enqueueBatchMax: e.ENQUEUE_BATCH_MAX,
   };
 }

