@@ -21,6 +21,9 @@ import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor } from './worker/persist-notification';
 import type { Metrics } from './observability/metrics';
 import { createMetrics } from './observability/metrics';
+import type { QueueProbe } from './observability/scrape';
+import { primeCallbackOutcomes, refreshScrapeGauges } from './observability/scrape';
+import { queueBoardRouter } from './http/queue-board';
 
 /**
  * Wires config -> connections -> roles. main.ts calls this and owns the process (signals,
@@ -72,6 +75,7 @@ async function step(logger: Logger, name: string, timeoutMs: number, action: () 
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const metrics = createMetrics();
+  primeCallbackOutcomes(metrics);
   let embedded: EmbeddedPostgres | undefined;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
@@ -125,14 +129,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       readiness,
       isAccepting: () => accepting,
       metrics,
-      beforeScrape: producer
-        ? async () => {
-            const counts = await producer.counts();
-            for (const [state, value] of Object.entries(counts)) {
-              metrics.queueJobs.set({ queue: 'notifications', state }, value);
-            }
-          }
-        : undefined,
+      beforeScrape: () =>
+        refreshScrapeGauges(metrics, db, producer ? [{ name: 'notifications', ...bindProbe(producer) }] : []),
     },
     callback: producer
       ? {
@@ -151,7 +149,17 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
             ),
         }
       : undefined,
-    api: servesApi ? { apiKeys, findOrder: (orderId) => findOrderDetail(db, orderId) } : undefined,
+    api: servesApi
+      ? {
+          apiKeys,
+          findOrder: (orderId) => findOrderDetail(db, orderId),
+          db,
+          metrics,
+          queueCounts: producer ? () => producer.counts() : undefined,
+          enqueue: producer ? (job) => producer.enqueue(job) : undefined,
+        }
+      : undefined,
+    queueBoard: producer && servesApi ? queueBoardRouter({ apiKeys, queues: [producer.inspectable] }) : undefined,
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -190,4 +198,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   };
 
   return { app, server, port, databaseUrl, queueKind: queueBackend.kind, db, metrics, stop };
+}
+
+function bindProbe(producer: NotificationProducer): Pick<QueueProbe, 'counts' | 'oldestWaitingAgeMs'> {
+  return { counts: () => producer.counts(), oldestWaitingAgeMs: () => producer.oldestWaitingAgeMs() };
 }

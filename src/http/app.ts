@@ -1,5 +1,5 @@
 import express from 'express';
-import type { Express } from 'express';
+import type { Express, Router } from 'express';
 import type { Logger } from 'winston';
 import type { ApiRouteDeps } from './api-routes';
 import { apiRouter } from './api-routes';
@@ -8,6 +8,7 @@ import { callbackRouter } from './callback-routes';
 import { errorHandler, notFoundHandler } from './errors';
 import type { OpsRouteDeps } from './ops-routes';
 import { opsRouter } from './ops-routes';
+import { QUEUE_BOARD_PATH } from './queue-board';
 import { requestId } from './request-id';
 
 export interface AppDeps {
@@ -18,6 +19,8 @@ export interface AppDeps {
   readonly api?: ApiRouteDeps;
   /** Express `trust proxy` setting; off by default so X-Forwarded-For is ignored. */
   readonly trustProxy?: boolean | string | number;
+  /** @bull-board at /admin/queues (admin scope); absent without a queue producer. */
+  readonly queueBoard?: Router;
 }
 
 /** Builds the HTTP app. Never listens: main.ts does, and tests drive it with supertest. */
@@ -29,6 +32,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(opsRouter(deps.ops));
   if (deps.callback) app.use(callbackRouter(deps.callback));
   if (deps.api) app.use('/api/v1', apiRouter(deps.api));
+  if (deps.queueBoard) app.use(QUEUE_BOARD_PATH, deps.queueBoard);
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
