@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import type { Queue } from 'bullmq';
 import type { ApiKey } from '../config';
 import { requireApiKey } from './api-auth';
+import { sendError } from './errors';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -41,6 +42,8 @@ export function queueBoardRouter(deps: QueueBoardDeps): Router {
     } else if (header === undefined) {
       // Lets a browser prompt for the key (the API's own routes challenge with Bearer only).
       res.setHeader('WWW-Authenticate', 'Basic realm="queue-admin", charset="UTF-8"');
+      sendError(res, 401, 'unauthorized', 'an admin API key is needed (Bearer, or as the Basic password)');
+      return;
     }
     adminOnly(req, res, next);
   });
