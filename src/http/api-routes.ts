@@ -171,26 +171,23 @@ export function apiRouter(deps: ApiRouteDeps): Router {
     res.json({ data: page.data, nextCursor: page.next === null ? null : encodeCursor({ o: page.next }) });
   });
 
-  router.get('/orders/:orderId', async (req: Request, res: Response) => {
-    if (parseQuery(emptyQuery, req, res) === undefined) return;
+  /** The order named by the path, or undefined once a 400/404 has been sent. */
+  const orderOf = async (req: Request, res: Response): Promise<OrderDetailView | undefined> => {
+    if (parseQuery(emptyQuery, req, res) === undefined) return undefined;
     const orderId = String(req.params['orderId']);
     const order = await deps.findOrder(orderId);
-    if (order === null) {
-      sendError(res, 404, 'order_not_found', `no order ${orderId}`);
-      return;
-    }
-    res.json(order);
+    if (order === null) sendError(res, 404, 'order_not_found', `no order ${orderId}`);
+    return order ?? undefined;
+  };
+
+  router.get('/orders/:orderId', async (req: Request, res: Response) => {
+    const order = await orderOf(req, res);
+    if (order !== undefined) res.json(order);
   });
 
   router.get('/orders/:orderId/history', async (req: Request, res: Response) => {
-    if (parseQuery(emptyQuery, req, res) === undefined) return;
-    const orderId = String(req.params['orderId']);
-    const order = await deps.findOrder(orderId);
-    if (order === null) {
-      sendError(res, 404, 'order_not_found', `no order ${orderId}`);
-      return;
-    }
-    res.json({ data: order.history });
+    const order = await orderOf(req, res);
+    if (order !== undefined) res.json({ data: order.history });
   });
 
   router.get('/telephone-numbers/:tn/orders', async (req: Request, res: Response) => {

@@ -202,6 +202,25 @@ const READ_ERRORS: JsonObject = {
 const ADMIN_ERRORS: JsonObject = { ...READ_ERRORS, '403': errorResponse('The key is not admin-scoped') };
 const bearer: Json = [{ bearer: [] }];
 
+/** GET of one thing by a path id: 200 with `schema`, 404 when unknown. */
+const getOne = (
+  operationId: string,
+  summary: string,
+  param: JsonObject,
+  schema: string,
+  errors: JsonObject = READ_ERRORS,
+): JsonObject => ({
+  get: {
+    operationId,
+    summary,
+    security: bearer,
+    parameters: [param],
+    responses: { '200': json(ref(schema), 'Found'), '404': errorResponse('Unknown id'), ...errors },
+  },
+});
+const ORDER_ID = pathParam('orderId', 'Bandwidth OrderId');
+const UUID_ID = (description: string): JsonObject => pathParam('id', description, { type: 'string', format: 'uuid' });
+
 export const OPENAPI_PATHS: Record<string, JsonObject> = {
   '/api/v1/orders': {
     get: {
@@ -221,32 +240,18 @@ export const OPENAPI_PATHS: Record<string, JsonObject> = {
       responses: { '200': json(ref('OrderPage'), 'A page of orders'), ...READ_ERRORS },
     },
   },
-  '/api/v1/orders/{orderId}': {
-    get: {
-      operationId: 'getOrder',
-      summary: 'One order with its status history (oldest first) and notes',
-      security: bearer,
-      parameters: [pathParam('orderId', 'Bandwidth OrderId')],
-      responses: {
-        '200': json(ref('OrderDetail'), 'The order'),
-        '404': errorResponse('Unknown order'),
-        ...READ_ERRORS,
-      },
-    },
-  },
-  '/api/v1/orders/{orderId}/history': {
-    get: {
-      operationId: 'getOrderHistory',
-      summary: 'Status history of one order, oldest first',
-      security: bearer,
-      parameters: [pathParam('orderId', 'Bandwidth OrderId')],
-      responses: {
-        '200': json(ref('History'), 'The history'),
-        '404': errorResponse('Unknown order'),
-        ...READ_ERRORS,
-      },
-    },
-  },
+  '/api/v1/orders/{orderId}': getOne(
+    'getOrder',
+    'One order with its status history (oldest first) and notes',
+    ORDER_ID,
+    'OrderDetail',
+  ),
+  '/api/v1/orders/{orderId}/history': getOne(
+    'getOrderHistory',
+    'Status history of one order, oldest first',
+    ORDER_ID,
+    'History',
+  ),
   '/api/v1/telephone-numbers/{tn}/orders': {
     get: {
       operationId: 'ordersByTelephoneNumber',
@@ -271,19 +276,12 @@ export const OPENAPI_PATHS: Record<string, JsonObject> = {
       responses: { '200': json(ref('NotificationPage'), 'A page of receipts'), ...READ_ERRORS },
     },
   },
-  '/api/v1/notifications/{id}': {
-    get: {
-      operationId: 'getNotification',
-      summary: 'One receipt, including the raw XML and the kept request headers',
-      security: bearer,
-      parameters: [pathParam('id', 'Receipt id', { type: 'string', format: 'uuid' })],
-      responses: {
-        '200': json(ref('NotificationDetail'), 'The receipt'),
-        '404': errorResponse('Unknown receipt'),
-        ...READ_ERRORS,
-      },
-    },
-  },
+  '/api/v1/notifications/{id}': getOne(
+    'getNotification',
+    'One receipt, including the raw XML and the kept request headers',
+    UUID_ID('Receipt id'),
+    'NotificationDetail',
+  ),
   '/api/v1/stats': {
     get: {
       operationId: 'getStats',
@@ -304,25 +302,19 @@ export const OPENAPI_PATHS: Record<string, JsonObject> = {
       responses: { '200': json(ref('QuarantinedList'), 'Quarantined payloads'), ...ADMIN_ERRORS },
     },
   },
-  '/api/v1/admin/quarantine/{id}': {
-    get: {
-      operationId: 'getQuarantined',
-      summary: 'One quarantined payload with its body. Admin scope.',
-      security: bearer,
-      parameters: [pathParam('id', 'Quarantine id', { type: 'string', format: 'uuid' })],
-      responses: {
-        '200': json(ref('QuarantinedDetail'), 'The payload'),
-        '404': errorResponse('Unknown id'),
-        ...ADMIN_ERRORS,
-      },
-    },
-  },
+  '/api/v1/admin/quarantine/{id}': getOne(
+    'getQuarantined',
+    'One quarantined payload with its body. Admin scope.',
+    UUID_ID('Quarantine id'),
+    'QuarantinedDetail',
+    ADMIN_ERRORS,
+  ),
   '/api/v1/admin/quarantine/{id}/release': {
     post: {
       operationId: 'releaseQuarantined',
       summary: 'Send a quarantined payload down the normal path if it now parses. Admin scope.',
       security: bearer,
-      parameters: [pathParam('id', 'Quarantine id', { type: 'string', format: 'uuid' })],
+      parameters: [UUID_ID('Quarantine id')],
       responses: {
         '202': json(ref('ReleaseResult'), 'Queued for persistence; marked released'),
         '404': errorResponse('Unknown id'),

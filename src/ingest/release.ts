@@ -1,4 +1,5 @@
 import type { PersistNotificationJob } from '../queue/catalog';
+import type { QuarantineRecord } from '../store/quarantine-store';
 import { decodeBody, parseNotificationXml } from './parse';
 
 /** Expected outcomes of releasing a quarantined payload (STYLE 4: values, not exceptions). */
@@ -9,13 +10,7 @@ export type ReleaseOutcome =
   | { readonly kind: 'still_malformed'; readonly reason: string }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
-export interface QuarantinedPayload {
-  readonly id: string;
-  readonly receivedAt: Date;
-  readonly accountId: string | null;
-  readonly remoteAddress: string | null;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Buffer;
+export interface QuarantinedPayload extends Omit<QuarantineRecord, 'reason'> {
   readonly releasedAt: string | null;
 }
 

@@ -372,16 +372,13 @@ export interface StoreStats {
 }
 
 export async function readStats(db: Database): Promise<StoreStats> {
-  const [orders, notifications, other] = await Promise.all([
+  const [orders, notifications, gauges] = await Promise.all([
     db.$queryRaw<{ order_type: string; status: string | null; is_terminal: boolean; n: bigint }[]>`
       SELECT order_type, status, is_terminal, count(*)::bigint AS n FROM orders
       GROUP BY order_type, status, is_terminal ORDER BY order_type, status NULLS FIRST`,
     db.$queryRaw<{ outcome: string; n: bigint }[]>`
       SELECT outcome, count(*)::bigint AS n FROM notifications GROUP BY outcome ORDER BY outcome`,
-    db.$queryRaw<{ dead: bigint; quarantined: bigint }[]>`
-      SELECT (SELECT count(*) FROM handler_deliveries
-               WHERE status IN (${Prisma.join([...DEAD_LETTER_STATUSES])}))::bigint AS dead,
-             (SELECT count(*) FROM quarantined_notifications WHERE released_at IS NULL)::bigint AS quarantined`,
+    readScrapeGauges(db),
   ]);
   const byType = orders.map((r) => ({
     orderType: r.order_type,
@@ -393,8 +390,8 @@ export async function readStats(db: Database): Promise<StoreStats> {
     orders: byType,
     ordersTotal: byType.reduce((sum, r) => sum + r.count, 0),
     notifications: notifications.map((r) => ({ outcome: r.outcome, count: Number(r.n) })),
-    deadLetters: Number(other[0]?.dead ?? 0),
-    quarantinedPending: Number(other[0]?.quarantined ?? 0),
+    deadLetters: gauges.deadLettersByHandler.reduce((sum, g) => sum + g.count, 0),
+    quarantinedPending: gauges.quarantinedPending,
   };
 }
 

@@ -107,24 +107,18 @@ describe('orders list', () => {
   it('pages through 1,000 orders with limit=7, each exactly once, while new orders arrive', async () => {
     const before = await sqlIds('SELECT order_id FROM orders');
     // Concurrent inserts during paging: a second simulator run with other order ids.
-    const extra = planTraffic({ orders: 40, seed: 7, runId: 'zzz-late', duplicateRate: 0, extrasPer100: 0 });
-    const concurrent = sendTraffic(extra, {
-      baseUrl: `http://127.0.0.1:${service.port}`,
-      credentials: { username: CALLBACK_USER, password: CALLBACK_PASSWORD },
-      rate: 0,
-      concurrency: 2,
-      challenge: false,
-    });
-    const early = planTraffic({ orders: 40, seed: 8, runId: 'aaa-late', duplicateRate: 0, extrasPer100: 0 });
-    const concurrentEarly = sendTraffic(early, {
-      baseUrl: `http://127.0.0.1:${service.port}`,
-      credentials: { username: CALLBACK_USER, password: CALLBACK_PASSWORD },
-      rate: 0,
-      concurrency: 2,
-      challenge: false,
-    });
+    // New ids sort both after and before the cursor ('zzz-' / 'aaa-').
+    const late = ['zzz-late', 'aaa-late'].map((runId, i) =>
+      sendTraffic(planTraffic({ orders: 40, seed: 7 + i, runId, duplicateRate: 0, extrasPer100: 0 }), {
+        baseUrl: `http://127.0.0.1:${service.port}`,
+        credentials: { username: CALLBACK_USER, password: CALLBACK_PASSWORD },
+        rate: 0,
+        concurrency: 2,
+        challenge: false,
+      }),
+    );
     const paged = await allOrderIds({}, 7);
-    await Promise.all([concurrent, concurrentEarly]);
+    await Promise.all(late);
 
     expect(new Set(paged).size).toBe(paged.length); // nothing repeated
     const seen = new Set(paged);
