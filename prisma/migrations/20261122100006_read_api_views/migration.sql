@@ -13,7 +13,9 @@ CREATE INDEX "orders_is_terminal_last_event_at_idx" ON "orders"("is_terminal", "
 
 -- CreateIndex: notifications?status=... and the event look-up by number
 CREATE INDEX "notifications_status_received_at_id_idx" ON "notifications"("status", "received_at", "id");
-CREATE INDEX "notifications_telephone_numbers_idx" ON "notifications" USING GIN ("telephone_numbers");
+-- (issue #3 creates the same index in its own migration; IF NOT EXISTS lets either land first.
+-- schema.prisma declares it on issue #3's side.)
+CREATE INDEX IF NOT EXISTS "notifications_telephone_numbers_idx" ON "notifications" USING GIN ("telephone_numbers");
 
 -- CreateIndex: v_daily_status_counts
 CREATE INDEX "order_events_received_at_idx" ON "order_events"("received_at");
