@@ -265,6 +265,10 @@ export const OPENAPI_PATHS: Record<string, JsonObject> = {
     get: {
       operationId: 'listNotifications',
       summary: 'Raw receipts (duplicates included), oldest first, with stable cursor pagination',
+      description:
+        'Ordered by (receivedAt, id). A receipt is listed once the worker has persisted it, so while ' +
+        'the queue lags one can appear behind a cursor already passed: to follow the stream, re-read ' +
+        'with `since` set a little (the queue lag) before the last receivedAt seen.',
       security: bearer,
       parameters: [
         query('orderId', { type: 'string' }, 'Only receipts about this order'),
