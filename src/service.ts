@@ -27,6 +27,9 @@ import { listDeadLetters } from './store/handler-delivery-store';
 import type { DispatchNotification } from './worker/dispatch';
 import { createDispatcher } from './worker/dispatch';
 import { createHandlerDeliveryProcessor, createHandlerFailureRecorder } from './worker/handler-delivery';
+import type { QueueProbe } from './observability/scrape';
+import { primeCallbackOutcomes, refreshScrapeGauges } from './observability/scrape';
+import { queueBoardRouter } from './http/queue-board';
 
 /**
  * Wires config -> connections -> roles. main.ts calls this and owns the process (signals,
@@ -83,6 +86,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   // First: a bad handlers file stops the start before anything is opened (fail closed).
   const handlerRegistry = await loadHandlerRegistry(config.handlersConfig, logger);
   logger.info('handlers loaded', { handlers: handlerRegistry.all.map((h) => h.handler.name) });
+  primeCallbackOutcomes(metrics);
   let embedded: EmbeddedPostgres | undefined;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
@@ -165,14 +169,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       readiness,
       isAccepting: () => accepting,
       metrics,
-      beforeScrape: producer
-        ? async () => {
-            const counts = await producer.counts();
-            for (const [state, value] of Object.entries(counts)) {
-              metrics.queueJobs.set({ queue: 'notifications', state }, value);
-            }
-          }
-        : undefined,
+      beforeScrape: () =>
+        refreshScrapeGauges(metrics, db, producer ? [{ name: 'notifications', ...bindProbe(producer) }] : []),
     },
     callback: producer
       ? {
@@ -191,7 +189,17 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
             ),
         }
       : undefined,
-    api: servesApi ? { apiKeys, findOrder: (orderId) => findOrderDetail(db, orderId) } : undefined,
+    api: servesApi
+      ? {
+          apiKeys,
+          findOrder: (orderId) => findOrderDetail(db, orderId),
+          db,
+          metrics,
+          queueCounts: producer ? () => producer.counts() : undefined,
+          enqueue: producer ? (job) => producer.enqueue(job) : undefined,
+        }
+      : undefined,
+    queueBoard: producer && servesApi ? queueBoardRouter({ apiKeys, queues: [producer.inspectable] }) : undefined,
     adminHandlers: servesApi
       ? {
           apiKeys,
@@ -253,4 +261,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     dispatchNotification: dispatcher.dispatchNotification,
     stop,
   };
+}
+
+function bindProbe(producer: NotificationProducer): Pick<QueueProbe, 'counts' | 'oldestWaitingAgeMs'> {
+  return { counts: () => producer.counts(), oldestWaitingAgeMs: () => producer.oldestWaitingAgeMs() };
 }

@@ -1,5 +1,5 @@
 import express from 'express';
-import type { Express } from 'express';
+import type { Express, Router } from 'express';
 import type { Logger } from 'winston';
 import type { AdminHandlerRouteDeps } from './admin-handler-routes';
 import { adminHandlerRouter } from './admin-handler-routes';
@@ -10,6 +10,7 @@ import { callbackRouter } from './callback-routes';
 import { errorHandler, notFoundHandler } from './errors';
 import type { OpsRouteDeps } from './ops-routes';
 import { opsRouter } from './ops-routes';
+import { QUEUE_BOARD_PATH } from './queue-board';
 import { requestId } from './request-id';
 
 export interface AppDeps {
@@ -22,6 +23,8 @@ export interface AppDeps {
   readonly trustProxy?: boolean | string | number;
   /** Dead letters and replay under /api/v1/admin (admin scope). */
   readonly adminHandlers?: AdminHandlerRouteDeps;
+  /** @bull-board at /admin/queues (admin scope); absent without a queue producer. */
+  readonly queueBoard?: Router;
 }
 
 /** Builds the HTTP app. Never listens: main.ts does, and tests drive it with supertest. */
@@ -34,6 +37,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.callback) app.use(callbackRouter(deps.callback));
   if (deps.adminHandlers) app.use('/api/v1/admin', adminHandlerRouter(deps.adminHandlers));
   if (deps.api) app.use('/api/v1', apiRouter(deps.api));
+  if (deps.queueBoard) app.use(QUEUE_BOARD_PATH, deps.queueBoard);
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;

@@ -22,6 +22,14 @@ export interface Metrics {
   readonly persistDuration: Histogram<'result'>;
   /** Queue depth by queue and state, refreshed on scrape. */
   readonly queueJobs: Gauge<'queue' | 'state'>;
+  /** Age of the oldest waiting job per queue (0 when none waits), refreshed on scrape. */
+  readonly queueOldestWaitingAge: Gauge<'queue'>;
+  /** Read API latency by route pattern (never the raw URL: no ids in labels) and status. */
+  readonly apiRequestDuration: Histogram<'route' | 'method' | 'status'>;
+  /** Handler deliveries currently dead-lettered, per handler, read from the database on scrape. */
+  readonly deadLetteredDeliveries: Gauge<'handler'>;
+  /** Quarantined payloads not yet released, read from the database on scrape. */
+  readonly quarantinedPending: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -65,6 +73,30 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'bw_queue_jobs',
       help: 'Jobs per queue and state',
       labelNames: ['queue', 'state'],
+      registers: [registry],
+    }),
+    queueOldestWaitingAge: new Gauge({
+      name: 'bw_queue_oldest_waiting_job_age_seconds',
+      help: 'Age of the oldest waiting job per queue (0 when the queue is empty)',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    apiRequestDuration: new Histogram({
+      name: 'bw_api_request_duration_seconds',
+      help: 'Read/admin API answer latency by route pattern, method and status',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    deadLetteredDeliveries: new Gauge({
+      name: 'bw_dead_lettered_deliveries',
+      help: 'Handler deliveries currently dead-lettered, per handler (from the database)',
+      labelNames: ['handler'],
+      registers: [registry],
+    }),
+    quarantinedPending: new Gauge({
+      name: 'bw_quarantined_pending',
+      help: 'Quarantined callback bodies not yet released (from the database)',
       registers: [registry],
     }),
   };

@@ -17,6 +17,10 @@ export interface NotificationProducer {
   enqueue(job: PersistNotificationJob): Promise<void>;
   /** Waiting + delayed + active jobs (for readiness, stats and metrics). */
   counts(): Promise<Record<string, number>>;
+  /** Age in ms of the oldest waiting job, null when none waits (metrics: queue lag). */
+  oldestWaitingAgeMs(): Promise<number | null>;
+  /** The BullMQ queue itself, for the admin queue UI (@bull-board) only. */
+  readonly inspectable: Queue;
   close(): Promise<void>;
 }
 
@@ -108,11 +112,12 @@ interface QueueLike {
   add(name: string, data: PersistNotificationJob, opts: object): Promise<unknown>;
   addBulk(jobs: BulkJob<PersistNotificationJob>[]): Promise<unknown>;
   getJobCounts(...types: string[]): Promise<Record<string, number>>;
+  getJobs(types: 'waiting'[], start: number, end: number, asc: boolean): Promise<{ timestamp: number }[]>;
   close(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
-function producerOf(queue: QueueLike, batchMax = 1): NotificationProducer {
+function producerOf(queue: QueueLike, inspectable: Queue, batchMax = 1): NotificationProducer {
   const addInBulk =
     batchMax > 1 ? createBatchingEnqueue<PersistNotificationJob>((jobs) => queue.addBulk(jobs), batchMax) : undefined;
   return {
@@ -123,6 +128,11 @@ function producerOf(queue: QueueLike, batchMax = 1): NotificationProducer {
     },
     counts: () => queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized'),
     close: () => queue.close(),
+    async oldestWaitingAgeMs() {
+      const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
+      return oldest === undefined ? null : Math.max(0, Date.now() - oldest.timestamp);
+    },
+    inspectable,
   };
 }
 
@@ -198,7 +208,7 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
           connection: { url, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 },
         });
         queue.on('error', onError('producer'));
-        return producerOf(queue, options.enqueueBatchMax);
+        return producerOf(queue, queue, options.enqueueBatchMax);
       },
       createConsumer(processor, concurrency) {
         const worker = new Worker<PersistNotificationJob>(catalog.name, processor, {
@@ -253,7 +263,9 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
     createProducer() {
       const queue = new PgQueue<PersistNotificationJob>(catalog.name, { connection: { ...connection, max: 10 } });
       queue.on('error', onError('producer'));
-      return producerOf(queue, options.enqueueBatchMax);
+      // Same Queue class, typed with its PostgreSQL backend; bull-board's adapter is typed
+      // against the default (Redis) parameters and only uses the shared public API.
+      return producerOf(queue, queue as unknown as Queue, options.enqueueBatchMax);
     },
     createConsumer(processor, concurrency) {
       const worker = new PgWorker<PersistNotificationJob>(catalog.name, processor, {

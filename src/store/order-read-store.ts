@@ -1,4 +1,5 @@
 import type { Database } from './prisma';
+import { Prisma } from '../generated/prisma/client';
 
 /** The API shapes of SPEC 3.3. Timestamps are ISO 8601 strings. */
 export interface OrderView {
@@ -105,4 +106,309 @@ export async function findOrderDetail(db: Database, orderId: string): Promise<Or
 
 export async function pingDatabase(db: Database): Promise<void> {
   await db.$queryRaw`SELECT 1`;
+}
+
+/* ------------------------------------------------------------------------------------------ *
+ * Lists, look-ups and stats for the read API (issue #6). Set-based SQL: one query per page.   *
+ * ------------------------------------------------------------------------------------------ */
+
+export interface OrderFilter {
+  readonly orderType?: string;
+  readonly status?: string;
+  readonly customerOrderId?: string;
+  /** E.164. */
+  readonly tn?: string;
+  readonly terminal?: boolean;
+  readonly updatedSince?: Date;
+}
+
+export interface Page<T> {
+  readonly data: T[];
+  /** Pass back as `after` for the next page; null on the last page. */
+  readonly next: string | null;
+}
+
+interface OrderRowView {
+  order_id: string;
+  order_type: string;
+  customer_order_id: string | null;
+  status: string | null;
+  is_terminal: boolean;
+  known: boolean;
+  last_modified_at: Date | null;
+  actual_foc_date: Date | null;
+  first_seen_at: Date;
+  last_event_at: Date;
+  event_count: number;
+  telephone_numbers: string[];
+  account_id: string | null;
+}
+
+const ORDER_COLUMNS = Prisma.sql`
+  o.order_id, o.order_type, o.customer_order_id, o.status, o.is_terminal, o.known, o.last_modified_at,
+  o.actual_foc_date, o.first_seen_at, o.last_event_at, o.event_count, o.account_id,
+  COALESCE((SELECT array_agg(t.telephone_number ORDER BY t.telephone_number)
+              FROM order_telephone_numbers t WHERE t.order_id = o.order_id), ARRAY[]::text[]) AS telephone_numbers`;
+
+function orderView(r: OrderRowView): OrderView {
+  return {
+    orderId: r.order_id,
+    orderType: r.order_type,
+    customerOrderId: r.customer_order_id,
+    status: r.status,
+    isTerminal: r.is_terminal,
+    known: r.known,
+    lastModifiedAt: iso(r.last_modified_at),
+    actualFocDate: iso(r.actual_foc_date),
+    firstSeenAt: r.first_seen_at.toISOString(),
+    lastEventAt: r.last_event_at.toISOString(),
+    eventCount: Number(r.event_count),
+    telephoneNumbers: r.telephone_numbers,
+    accountId: r.account_id,
+  };
+}
+
+/** The SQL condition for an order filter (exported so tests compare the API with plain SQL). */
+export function orderFilterSql(filter: OrderFilter): Prisma.Sql {
+  const conditions: Prisma.Sql[] = [Prisma.sql`true`];
+  if (filter.orderType !== undefined) conditions.push(Prisma.sql`o.order_type = ${filter.orderType}`);
+  if (filter.status !== undefined) conditions.push(Prisma.sql`o.status = ${filter.status}`);
+  if (filter.customerOrderId !== undefined)
+    conditions.push(Prisma.sql`o.customer_order_id = ${filter.customerOrderId}`);
+  if (filter.terminal !== undefined) conditions.push(Prisma.sql`o.is_terminal = ${filter.terminal}`);
+  if (filter.updatedSince !== undefined) conditions.push(Prisma.sql`o.updated_at >= ${filter.updatedSince}`);
+  if (filter.tn !== undefined) {
+    conditions.push(Prisma.sql`EXISTS (SELECT 1 FROM order_telephone_numbers t
+                                       WHERE t.order_id = o.order_id AND t.telephone_number = ${filter.tn})`);
+  }
+  return Prisma.join(conditions, ' AND ');
+}
+
+/**
+ * Keyset pagination on the immutable primary key: an order present when paging starts is
+ * returned exactly once however many orders are inserted or updated meanwhile (an offset or a
+ * mutable sort key such as updated_at would skip or repeat rows).
+ */
+export async function listOrders(
+  db: Database,
+  filter: OrderFilter,
+  page: { readonly limit: number; readonly after: string | null },
+): Promise<Page<OrderView>> {
+  const after = page.after === null ? Prisma.empty : Prisma.sql`AND o.order_id > ${page.after}`;
+  const rows = await db.$queryRaw<OrderRowView[]>`
+    SELECT ${ORDER_COLUMNS} FROM orders o
+    WHERE ${orderFilterSql(filter)} ${after}
+    ORDER BY o.order_id
+    LIMIT ${page.limit + 1}`;
+  const data = rows.slice(0, page.limit).map(orderView);
+  const last = data[data.length - 1];
+  return { data, next: rows.length > page.limit && last !== undefined ? last.orderId : null };
+}
+
+export interface NotificationView {
+  id: string;
+  receivedAt: string;
+  processedAt: string | null;
+  outcome: string;
+  duplicateOf: string | null;
+  accountId: string | null;
+  remoteAddress: string | null;
+  subscriptionId: string | null;
+  orderId: string | null;
+  orderType: string | null;
+  eventType: string | null;
+  status: string | null;
+  customerOrderId: string | null;
+  message: string | null;
+  errorCode: string | null;
+  note: string | null;
+  lastModifiedAt: string | null;
+  actualFocDate: string | null;
+  telephoneNumbers: string[];
+  known: boolean;
+}
+
+export interface NotificationDetailView extends NotificationView {
+  headers: Record<string, string>;
+  /** The raw XML exactly as received. */
+  body: string;
+}
+
+interface NotificationRow {
+  id: string;
+  received_at: Date;
+  processed_at: Date | null;
+  outcome: string;
+  duplicate_of: string | null;
+  account_id: string | null;
+  remote_address: string | null;
+  subscription_id: string | null;
+  order_id: string | null;
+  order_type: string | null;
+  event_type: string | null;
+  status: string | null;
+  customer_order_id: string | null;
+  message: string | null;
+  error_code: string | null;
+  note: string | null;
+  last_modified_at: Date | null;
+  actual_foc_date: Date | null;
+  telephone_numbers: string[] | null;
+  known: boolean;
+}
+
+const NOTIFICATION_COLUMNS = Prisma.sql`
+  n.id::text AS id, n.received_at, n.processed_at, n.outcome, n.duplicate_of::text AS duplicate_of, n.account_id,
+  n.remote_address, n.subscription_id, n.order_id, n.order_type, n.event_type, n.status, n.customer_order_id,
+  n.message, n.error_code, n.note, n.last_modified_at, n.actual_foc_date, n.telephone_numbers, n.known`;
+
+function notificationView(r: NotificationRow): NotificationView {
+  return {
+    id: r.id,
+    receivedAt: r.received_at.toISOString(),
+    processedAt: iso(r.processed_at),
+    outcome: r.outcome,
+    duplicateOf: r.duplicate_of,
+    accountId: r.account_id,
+    remoteAddress: r.remote_address,
+    subscriptionId: r.subscription_id,
+    orderId: r.order_id,
+    orderType: r.order_type,
+    eventType: r.event_type,
+    status: r.status,
+    customerOrderId: r.customer_order_id,
+    message: r.message,
+    errorCode: r.error_code,
+    note: r.note,
+    lastModifiedAt: iso(r.last_modified_at),
+    actualFocDate: iso(r.actual_foc_date),
+    telephoneNumbers: r.telephone_numbers ?? [],
+    known: r.known,
+  };
+}
+
+export interface NotificationFilter {
+  readonly orderId?: string;
+  readonly since?: Date;
+  readonly status?: string;
+}
+
+/** Keyset on (received_at, id), oldest first: the natural order for "what arrived since". */
+export interface NotificationKey {
+  readonly receivedAt: Date;
+  readonly id: string;
+}
+
+export async function listNotifications(
+  db: Database,
+  filter: NotificationFilter,
+  page: { readonly limit: number; readonly after: NotificationKey | null },
+): Promise<Page<NotificationView> & { readonly nextKey: NotificationKey | null }> {
+  const conditions: Prisma.Sql[] = [Prisma.sql`true`];
+  if (filter.orderId !== undefined) conditions.push(Prisma.sql`n.order_id = ${filter.orderId}`);
+  if (filter.since !== undefined) conditions.push(Prisma.sql`n.received_at >= ${filter.since}`);
+  if (filter.status !== undefined) conditions.push(Prisma.sql`n.status = ${filter.status}`);
+  if (page.after !== null) {
+    conditions.push(Prisma.sql`(n.received_at, n.id) > (${page.after.receivedAt}, ${page.after.id}::uuid)`);
+  }
+  const rows = await db.$queryRaw<NotificationRow[]>`
+    SELECT ${NOTIFICATION_COLUMNS} FROM notifications n
+    WHERE ${Prisma.join(conditions, ' AND ')}
+    ORDER BY n.received_at, n.id
+    LIMIT ${page.limit + 1}`;
+  const kept = rows.slice(0, page.limit);
+  const last = kept[kept.length - 1];
+  const nextKey = rows.length > page.limit && last !== undefined ? { receivedAt: last.received_at, id: last.id } : null;
+  return { data: kept.map(notificationView), next: nextKey === null ? null : nextKey.id, nextKey };
+}
+
+export async function findNotification(db: Database, id: string): Promise<NotificationDetailView | null> {
+  const rows = await db.$queryRaw<(NotificationRow & { headers: unknown; body: string })[]>`
+    SELECT ${NOTIFICATION_COLUMNS}, n.headers, n.body FROM notifications n WHERE n.id = ${id}::uuid`;
+  const row = rows[0];
+  if (row === undefined) return null;
+  const headers: Record<string, string> = {};
+  if (typeof row.headers === 'object' && row.headers !== null) {
+    for (const [name, value] of Object.entries(row.headers)) {
+      if (typeof value === 'string') headers[name] = value;
+    }
+  }
+  return { ...notificationView(row), headers, body: row.body };
+}
+
+/**
+ * Everything known about one number: the orders that carried it, and the notifications without
+ * an order (account events such as MESSAGING_LOST) that named it.
+ */
+export async function findByTelephoneNumber(
+  db: Database,
+  tn: string,
+  limit: number,
+): Promise<{ orders: OrderView[]; events: NotificationView[] }> {
+  const [orders, events] = await Promise.all([
+    db.$queryRaw<OrderRowView[]>`
+      SELECT ${ORDER_COLUMNS} FROM orders o
+      WHERE EXISTS (SELECT 1 FROM order_telephone_numbers t WHERE t.order_id = o.order_id AND t.telephone_number = ${tn})
+      ORDER BY o.last_event_at DESC, o.order_id
+      LIMIT ${limit}`,
+    db.$queryRaw<NotificationRow[]>`
+      SELECT ${NOTIFICATION_COLUMNS} FROM notifications n
+      WHERE n.telephone_numbers @> ARRAY[${tn}]::text[] AND n.order_id IS NULL AND n.outcome = 'accepted'
+      ORDER BY n.received_at DESC, n.id
+      LIMIT ${limit}`,
+  ]);
+  return { orders: orders.map(orderView), events: events.map(notificationView) };
+}
+
+/** Handler delivery statuses that mean "gave up" (issue #5 writes them). */
+export const DEAD_LETTER_STATUSES = ['dead', 'dead_letter', 'dead_lettered'] as const;
+
+export interface StoreStats {
+  orders: { orderType: string; status: string | null; isTerminal: boolean; count: number }[];
+  ordersTotal: number;
+  notifications: { outcome: string; count: number }[];
+  deadLetters: number;
+  quarantinedPending: number;
+}
+
+export async function readStats(db: Database): Promise<StoreStats> {
+  const [orders, notifications, gauges] = await Promise.all([
+    db.$queryRaw<{ order_type: string; status: string | null; is_terminal: boolean; n: bigint }[]>`
+      SELECT order_type, status, is_terminal, count(*)::bigint AS n FROM orders
+      GROUP BY order_type, status, is_terminal ORDER BY order_type, status NULLS FIRST`,
+    db.$queryRaw<{ outcome: string; n: bigint }[]>`
+      SELECT outcome, count(*)::bigint AS n FROM notifications GROUP BY outcome ORDER BY outcome`,
+    readScrapeGauges(db),
+  ]);
+  const byType = orders.map((r) => ({
+    orderType: r.order_type,
+    status: r.status,
+    isTerminal: r.is_terminal,
+    count: Number(r.n),
+  }));
+  return {
+    orders: byType,
+    ordersTotal: byType.reduce((sum, r) => sum + r.count, 0),
+    notifications: notifications.map((r) => ({ outcome: r.outcome, count: Number(r.n) })),
+    deadLetters: gauges.deadLettersByHandler.reduce((sum, g) => sum + g.count, 0),
+    quarantinedPending: gauges.quarantinedPending,
+  };
+}
+
+/** Counts exported as Prometheus gauges (bounded labels: handler names come from config). */
+export async function readScrapeGauges(
+  db: Database,
+): Promise<{ deadLettersByHandler: { handler: string; count: number }[]; quarantinedPending: number }> {
+  const [dead, quarantined] = await Promise.all([
+    db.$queryRaw<{ handler: string; n: bigint }[]>`
+      SELECT handler, count(*)::bigint AS n FROM handler_deliveries
+      WHERE status IN (${Prisma.join([...DEAD_LETTER_STATUSES])}) GROUP BY handler`,
+    db.$queryRaw<
+      { n: bigint }[]
+    >`SELECT count(*)::bigint AS n FROM quarantined_notifications WHERE released_at IS NULL`,
+  ]);
+  return {
+    deadLettersByHandler: dead.map((r) => ({ handler: r.handler, count: Number(r.n) })),
+    quarantinedPending: Number(quarantined[0]?.n ?? 0),
+  };
 }
