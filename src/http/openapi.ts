@@ -70,6 +70,32 @@ const QUARANTINED_PROPERTIES: JsonObject = {
 };
 
 export const OPENAPI_SCHEMAS: Record<string, JsonObject> = {
+  DeadLetter: closed({
+    id: { type: 'string', format: 'uuid', description: 'Delivery id (also sent as X-Webhook-Id)' },
+    notificationId: { type: 'string', format: 'uuid' },
+    handler: { type: 'string' },
+    source: { type: 'string', enum: ['callback', 'reconcile', 'replay'] },
+    orderId: nullable('string'),
+    attempts: { type: 'integer', minimum: 0 },
+    retries: { type: 'integer', minimum: 0 },
+    lastError: nullable('string'),
+    createdAt: isoDate(false),
+    lastAttemptAt: isoDate(true),
+    finishedAt: isoDate(true),
+  }),
+  DeadLetterList: closed({
+    data: { type: 'array', items: ref('DeadLetter') },
+    nextCursor: nullable('string'),
+  }),
+  DeadLetterRetry: closed({
+    id: { type: 'string', format: 'uuid' },
+    handler: { type: 'string' },
+    status: { type: 'string', enum: ['pending'] },
+  }),
+  ReplayResult: closed({
+    notifications: { type: 'integer', minimum: 0 },
+    deliveries: { type: 'integer', minimum: 0 },
+  }),
   Error: closed({
     error: closed(
       {
@@ -325,6 +351,79 @@ export const OPENAPI_PATHS: Record<string, JsonObject> = {
         '409': errorResponse('Already released'),
         '422': errorResponse('Still does not parse'),
         '503': errorResponse('Queue unavailable'),
+        ...ADMIN_ERRORS,
+      },
+    },
+  },
+  '/api/v1/admin/dead-letters': {
+    get: {
+      operationId: 'listDeadLetters',
+      summary: 'Handler deliveries that exhausted their attempts (dead), newest first. Admin scope.',
+      security: bearer,
+      parameters: [query('handler', { type: 'string' }, 'Only this handler'), LIMIT, CURSOR],
+      responses: { '200': json(ref('DeadLetterList'), 'Dead-lettered deliveries'), ...ADMIN_ERRORS },
+    },
+  },
+  '/api/v1/admin/dead-letters/{id}/retry': {
+    post: {
+      operationId: 'retryDeadLetter',
+      summary: 'Queue a dead delivery again, with the same delivery id. Admin scope.',
+      security: bearer,
+      parameters: [UUID_ID('Delivery id')],
+      responses: {
+        '202': json(ref('DeadLetterRetry'), 'Re-queued; status back to pending'),
+        '404': errorResponse('Unknown delivery'),
+        '409': errorResponse('Not dead, or its handler is no longer configured'),
+        ...ADMIN_ERRORS,
+      },
+    },
+  },
+  '/api/v1/admin/replay': {
+    post: {
+      operationId: 'replay',
+      summary:
+        'Re-dispatch stored notifications to one or all handlers: body { orderId } or { from, to } (ISO 8601), optional handler. History is unchanged; deliveries are marked source=replay. Admin scope.',
+      security: bearer,
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              oneOf: [
+                closed({ orderId: { type: 'string' }, handler: { type: 'string' } }, ['orderId']),
+                closed(
+                  {
+                    from: { type: 'string', format: 'date-time' },
+                    to: { type: 'string', format: 'date-time' },
+                    handler: { type: 'string' },
+                  },
+                  ['from', 'to'],
+                ),
+              ],
+            },
+          },
+        },
+      },
+      responses: {
+        '202': json(ref('ReplayResult'), 'Deliveries queued'),
+        '400': errorResponse('Invalid body'),
+        '404': errorResponse('Unknown handler'),
+        ...ADMIN_ERRORS,
+      },
+    },
+  },
+  '/api/v1/admin/orders/{orderId}/replay': {
+    post: {
+      operationId: 'replayOrder',
+      summary: "Re-dispatch one order's notifications to all handlers (or ?handler=). Admin scope.",
+      security: bearer,
+      parameters: [
+        { name: 'orderId', in: 'path', required: true, schema: { type: 'string' } },
+        query('handler', { type: 'string' }, 'Only this handler'),
+      ],
+      responses: {
+        '202': json(ref('ReplayResult'), 'Deliveries queued'),
+        '404': errorResponse('Unknown handler'),
         ...ADMIN_ERRORS,
       },
     },

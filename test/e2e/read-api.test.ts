@@ -136,6 +136,18 @@ describe('orders list', () => {
       const queue = (res.body as { queue: Record<string, number> | null }).queue ?? {};
       return (queue['waiting'] ?? 0) + (queue['active'] ?? 0) + (queue['delayed'] ?? 0) === 0 ? true : undefined;
     }, 60_000);
+    // Their handler deliveries must finish first: a delivery whose notification vanished is
+    // (rightly) dead-lettered, which would pollute the dead-letter views checked below.
+    await eventually(async () => {
+      const { rows } = await sql.query<{ n: string }>(
+        "SELECT count(*) AS n FROM handler_deliveries WHERE status NOT IN ('succeeded', 'dead')",
+      );
+      return Number(rows[0]?.n) === 0 ? true : undefined;
+    }, 60_000);
+    await sql.query(
+      `DELETE FROM handler_deliveries WHERE notification_id IN (SELECT id FROM notifications
+        WHERE order_id LIKE 'zzz-late%' OR order_id LIKE 'aaa-late%')`,
+    );
     await sql.query("DELETE FROM notifications WHERE order_id LIKE 'zzz-late%' OR order_id LIKE 'aaa-late%'");
     await sql.query("DELETE FROM orders WHERE order_id LIKE 'zzz-late%' OR order_id LIKE 'aaa-late%'");
   });
