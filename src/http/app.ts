@@ -9,6 +9,8 @@ import { errorHandler, notFoundHandler } from './errors';
 import type { OpsRouteDeps } from './ops-routes';
 import { opsRouter } from './ops-routes';
 import { requestId } from './request-id';
+import type { SecurityDeps } from './security';
+import { securityRouter } from './security';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -18,6 +20,8 @@ export interface AppDeps {
   readonly api?: ApiRouteDeps;
   /** Express `trust proxy` setting; off by default so X-Forwarded-For is ignored. */
   readonly trustProxy?: boolean | string | number;
+  /** Allowlist, rate limits, API security headers, auth-failure metrics (docs/security.md). */
+  readonly security?: SecurityDeps;
 }
 
 /** Builds the HTTP app. Never listens: main.ts does, and tests drive it with supertest. */
@@ -26,6 +30,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   app.use(requestId);
+  if (deps.security) app.use(securityRouter(deps.security));
   app.use(opsRouter(deps.ops));
   if (deps.callback) app.use(callbackRouter(deps.callback));
   if (deps.api) app.use('/api/v1', apiRouter(deps.api));

@@ -3,6 +3,7 @@ import type { BandwidthNotification } from '../domain/notification';
 import { errorCodeOf } from '../domain/notification';
 import { isKnownEventType, isKnownOrderType, isKnownState } from '../domain/order-types';
 import { normalizeNumbers } from '../domain/telephone';
+import { checkXmlLimits } from './xml-limits';
 
 export type ParseResult =
   { readonly ok: true; readonly notification: BandwidthNotification } | { readonly ok: false; readonly reason: string };
@@ -92,6 +93,8 @@ function createParser(): Parser {
  * root other than `<Notification>`.
  */
 export async function parseNotificationXml(text: string): Promise<ParseResult> {
+  const refused = checkXmlLimits(text); // before any parser: no DTD, bounded depth, elements, text
+  if (refused) return refused;
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
     return { ok: false, reason: 'document type declarations are not accepted' };

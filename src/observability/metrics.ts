@@ -22,6 +22,10 @@ export interface Metrics {
   readonly persistDuration: Histogram<'result'>;
   /** Queue depth by queue and state, refreshed on scrape. */
   readonly queueJobs: Gauge<'queue' | 'state'>;
+  /** Failed authentication by route (callback|api|admin) and reason (missing|invalid|forbidden). */
+  readonly authFailures: Counter<'route' | 'reason'>;
+  /** Requests refused before authentication, by route and reason (rate_limited|source_not_allowed). */
+  readonly requestsRefused: Counter<'route' | 'reason'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -65,6 +69,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'bw_queue_jobs',
       help: 'Jobs per queue and state',
       labelNames: ['queue', 'state'],
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'bw_auth_failures_total',
+      help: 'Requests refused for missing or wrong credentials (callback Basic auth, API keys) or a key without the needed scope',
+      labelNames: ['route', 'reason'],
+      registers: [registry],
+    }),
+    requestsRefused: new Counter({
+      name: 'bw_requests_refused_total',
+      help: 'Requests refused before authentication: rate limited (429) or source address not allowed (403)',
+      labelNames: ['route', 'reason'],
       registers: [registry],
     }),
   };
