@@ -1,30 +1,18 @@
 import express from 'express';
 import request from 'supertest';
 import { requireApiKey } from '../../src/http/api-auth';
-import type { RunningService } from '../../src/service';
-import type { TestDatabase } from '../support/harness';
-import { ADMIN_KEY, READ_KEY, bootService, createTestDatabase } from '../support/harness';
-import { capturingLogger, metricValue } from './support';
+import { ADMIN_KEY, READ_KEY } from '../support/harness';
+import { capturingLogger, metricValue, useService } from './support';
 
 const WRONG_KEY = 'wrong-key-0123456789abcdef';
 
 describe('read/admin API keys and headers', () => {
-  let db: TestDatabase;
-  let service: RunningService;
   const { logger, lines } = capturingLogger();
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    service = await bootService({ databaseUrl: db.url, queue: 'redis', logger });
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await db?.drop();
-  });
+  const service = useService({ queue: 'redis', logger });
 
   const get = (path: string, key?: string) => {
-    const req = request(service.app).get(path);
+    const req = request(service().app).get(path);
     if (key !== undefined) req.set('Authorization', `Bearer ${key}`);
     return req;
   };
@@ -77,7 +65,7 @@ describe('read/admin API keys and headers', () => {
   });
 
   it('counts refused keys and never logs a key', async () => {
-    const metrics = (await request(service.app).get('/metrics')).text;
+    const metrics = (await request(service().app).get('/metrics')).text;
     expect(metricValue(metrics, 'bw_auth_failures_total', { route: 'api', reason: 'missing' })).toBe(1);
     expect(metricValue(metrics, 'bw_auth_failures_total', { route: 'api', reason: 'invalid' })).toBe(1);
     expect(metricValue(metrics, 'bw_auth_failures_total', { route: 'admin', reason: 'forbidden' })).toBe(1);

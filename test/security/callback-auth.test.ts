@@ -1,36 +1,23 @@
 import http from 'node:http';
 import request from 'supertest';
-import type { RunningService } from '../../src/service';
-import type { TestDatabase } from '../support/harness';
-import { basicAuth, bootService, createTestDatabase, eventually, readExample } from '../support/harness';
-import { capturingLogger, countRows, metricValue } from './support';
+import { basicAuth, eventually, readExample } from '../support/harness';
+import { capturingLogger, countRows, metricValue, postRaw, useService } from './support';
 
 const OLD_PASSWORD = 'old-secret-pass';
 const NEW_PASSWORD = 'new-secret-pass';
 
 /** Bandwidth's challenge/response Basic auth against the real app, with two pairs for rotation. */
 describe('callback authentication', () => {
-  let db: TestDatabase;
-  let service: RunningService;
   const { logger, lines } = capturingLogger();
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    service = await bootService({
-      databaseUrl: db.url,
-      queue: 'redis',
-      logger,
-      env: { CALLBACK_BASIC_AUTH: `bandwidth:${OLD_PASSWORD},bandwidth:${NEW_PASSWORD}` },
-    });
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await db?.drop();
+  const service = useService({
+    queue: 'redis',
+    logger,
+    env: { CALLBACK_BASIC_AUTH: `bandwidth:${OLD_PASSWORD},bandwidth:${NEW_PASSWORD}` },
   });
 
   const post = (body: string, auth?: string) => {
-    const req = request(service.app).post('/callbacks/bandwidth').set('Content-Type', 'application/xml');
+    const req = request(service().app).post('/callbacks/bandwidth').set('Content-Type', 'application/xml');
     if (auth !== undefined) req.set('Authorization', auth);
     return req.send(body);
   };
@@ -40,12 +27,12 @@ describe('callback authentication', () => {
     const challenge = await post(body);
     expect(challenge.status).toBe(401);
     expect(challenge.headers['www-authenticate']).toMatch(/^Basic realm="bandwidth-callbacks"/);
-    expect(await countRows(service, 'notifications')).toBe(0);
-    expect(await countRows(service, 'quarantined_notifications')).toBe(0);
+    expect(await countRows(service(), 'notifications')).toBe(0);
+    expect(await countRows(service(), 'quarantined_notifications')).toBe(0);
 
     const answer = await post(body, basicAuth('bandwidth', OLD_PASSWORD));
     expect(answer.status).toBe(200);
-    await eventually(async () => ((await countRows(service, 'notifications')) === 1 ? true : undefined));
+    await eventually(async () => ((await countRows(service(), 'notifications')) === 1 ? true : undefined));
   });
 
   it('accepts both pairs during a rotation and refuses anything else', async () => {
@@ -66,59 +53,35 @@ describe('callback authentication', () => {
   });
 
   it('never reads the body of an unauthenticated request: bad XML is not quarantined', async () => {
-    const before = await countRows(service, 'quarantined_notifications');
+    const before = await countRows(service(), 'quarantined_notifications');
     for (const body of ['<Notification><Status>', '<!DOCTYPE x [<!ENTITY a "b">]><Notification>&a;</Notification>']) {
       expect((await post(body)).status).toBe(401);
       expect((await post(body, basicAuth('bandwidth', 'nope'))).status).toBe(401);
     }
-    expect(await countRows(service, 'quarantined_notifications')).toBe(before);
+    expect(await countRows(service(), 'quarantined_notifications')).toBe(before);
   });
 
   it('answers the challenge and the authenticated retry on one keep-alive connection', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const body = readExample('portins-foc.xml');
     const send = (auth?: string) =>
-      new Promise<{ status: number; reused: boolean; header: string | undefined }>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: '127.0.0.1',
-            port: service.port,
-            method: 'POST',
-            path: '/callbacks/bandwidth',
-            agent,
-            headers: {
-              'Content-Type': 'application/xml; charset=utf-8',
-              'Content-Length': Buffer.byteLength(body),
-              ...(auth ? { Authorization: auth } : {}),
-            },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () =>
-              resolve({
-                status: res.statusCode ?? 0,
-                reused: req.reusedSocket,
-                header: res.headers['www-authenticate'],
-              }),
-            );
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
+      postRaw(service(), agent, '/callbacks/bandwidth', body, {
+        'Content-Type': 'application/xml; charset=utf-8',
+        ...(auth ? { Authorization: auth } : {}),
       });
     try {
       const first = await send();
       expect(first.status).toBe(401);
-      expect(first.header).toMatch(/^Basic realm="bandwidth-callbacks"/);
+      expect(first.headers['www-authenticate']).toMatch(/^Basic realm="bandwidth-callbacks"/);
       const second = await send(basicAuth('bandwidth', NEW_PASSWORD));
-      expect(second).toMatchObject({ status: 200, reused: true });
+      expect(second).toMatchObject({ status: 200, reusedSocket: true });
     } finally {
       agent.destroy();
     }
   });
 
   it('counts failed attempts in a metric and logs them without the password', async () => {
-    const metrics = (await request(service.app).get('/metrics')).text;
+    const metrics = (await request(service().app).get('/metrics')).text;
     expect(
       metricValue(metrics, 'bw_auth_failures_total', { route: 'callback', reason: 'missing' }),
     ).toBeGreaterThanOrEqual(4);

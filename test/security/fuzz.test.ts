@@ -1,9 +1,8 @@
 import http from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { RunningService } from '../../src/service';
-import type { TestDatabase } from '../support/harness';
-import { basicAuth, bootService, createTestDatabase, eventually, exampleFiles, readExample } from '../support/harness';
+import { basicAuth, eventually, exampleFiles, readExample } from '../support/harness';
+import { postRaw, useService } from './support';
 import type { FuzzKind } from './fuzz-corpus';
 import { createRandom, generateBody } from './fuzz-corpus';
 
@@ -28,57 +27,20 @@ const collect = (): void => {
   if (typeof gcFunction === 'function') (gcFunction as () => void)();
 };
 
-interface Answer {
-  readonly status: number;
-  readonly error?: string;
-}
-
 describe('callback fuzz', () => {
-  let db: TestDatabase;
-  let service: RunningService;
-  let agent: http.Agent;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    service = await bootService({
-      databaseUrl: db.url,
-      queue: 'redis',
-      // Every body comes from one address: the rate limit is not what this test is about.
-      env: { CALLBACK_RATE_LIMIT: '0', CALLBACK_BODY_LIMIT_BYTES: String(BODY_LIMIT) },
-    });
-    agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const service = useService({
+    queue: 'redis',
+    // Every body comes from one address: the rate limit is not what this test is about.
+    env: { CALLBACK_RATE_LIMIT: '0', CALLBACK_BODY_LIMIT_BYTES: String(BODY_LIMIT) },
   });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  afterAll(() => agent.destroy());
 
-  afterAll(async () => {
-    agent?.destroy();
-    await service?.stop();
-    await db?.drop();
-  });
-
-  const post = (body: Buffer, requestId: string, contentType: string | null): Promise<Answer> =>
-    new Promise((resolve) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port: service.port,
-          method: 'POST',
-          path: '/callbacks/bandwidth/fuzz-account',
-          agent,
-          headers: {
-            Authorization: basicAuth(),
-            'X-Request-Id': requestId,
-            'Content-Length': body.length,
-            ...(contentType === null ? {} : { 'Content-Type': contentType }),
-          },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
-          res.on('error', (error: Error) => resolve({ status: res.statusCode ?? 0, error: error.message }));
-        },
-      );
-      req.on('error', (error: Error) => resolve({ status: 0, error: error.message }));
-      req.end(body);
+  const post = (body: Buffer, requestId: string, contentType: string | null) =>
+    postRaw(service(), agent, '/callbacks/bandwidth/fuzz-account', body, {
+      Authorization: basicAuth(),
+      'X-Request-Id': requestId,
+      ...(contentType === null ? {} : { 'Content-Type': contentType }),
     });
 
   it(`answers ${BODIES} generated bodies with 200, 400 or 413 only`, async () => {
@@ -124,7 +86,13 @@ describe('callback fuzz', () => {
         if (answer.status === 400) badRequests.add(id);
         else if (answer.status === 200) accepted.add(id);
         else if (answer.status !== 413) {
-          unexpected.push({ id, kind, ...answer, head: body.subarray(0, 120).toString('latin1') });
+          unexpected.push({
+            id,
+            kind,
+            status: answer.status,
+            error: answer.error,
+            head: body.subarray(0, 120).toString('latin1'),
+          });
         }
       }
     };
@@ -134,7 +102,7 @@ describe('callback fuzz', () => {
     // The process is up and still does its job.
     const health = await new Promise<number>((resolve, reject) => {
       http
-        .get({ host: '127.0.0.1', port: service.port, path: '/healthz', agent }, (res) => {
+        .get({ host: '127.0.0.1', port: service().port, path: '/healthz', agent }, (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);
         })
@@ -143,7 +111,7 @@ describe('callback fuzz', () => {
     expect(health).toBe(200);
 
     // Every 400 left its body in quarantine (matched by the request id kept with it).
-    const quarantined = await service.db.$queryRaw<{ id: string }[]>`
+    const quarantined = await service().db.$queryRaw<{ id: string }[]>`
       SELECT headers->>'x-request-id' AS id FROM quarantined_notifications
       WHERE headers->>'x-request-id' LIKE 'fuzz-%'`;
     const quarantinedIds = new Set(quarantined.map((r) => r.id));
@@ -151,7 +119,7 @@ describe('callback fuzz', () => {
 
     // Every 200 becomes a notification row once the worker has drained the queue (nothing acked is lost).
     const persisted = await eventually(async () => {
-      const rows = await service.db.$queryRaw<{ n: bigint }[]>`
+      const rows = await service().db.$queryRaw<{ n: bigint }[]>`
         SELECT count(*)::bigint AS n FROM notifications WHERE headers->>'x-request-id' LIKE 'fuzz-%'`;
       const n = Number(rows[0]?.n);
       return n >= accepted.size ? n : undefined;

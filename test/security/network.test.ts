@@ -1,77 +1,51 @@
 import request from 'supertest';
-import type { RunningService } from '../../src/service';
-import type { TestDatabase } from '../support/harness';
-import { READ_KEY, basicAuth, bootService, createTestDatabase, eventually, readExample } from '../support/harness';
-import { countRows, metricValue } from './support';
+import { READ_KEY, basicAuth, eventually, readExample } from '../support/harness';
+import { countRows, metricValue, useService } from './support';
 
 /** Source allowlist, explicit trust proxy and per-address rate limits on the real app. */
 describe('source allowlist without a trusted proxy', () => {
-  let db: TestDatabase;
-  let service: RunningService;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    service = await bootService({
-      databaseUrl: db.url,
-      queue: 'redis',
-      env: { CALLBACK_ALLOWED_CIDRS: '10.0.0.0/8, 2001:db8::/32' },
-    });
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await db?.drop();
+  const service = useService({
+    queue: 'redis',
+    env: { CALLBACK_ALLOWED_CIDRS: '10.0.0.0/8, 2001:db8::/32' },
   });
 
   it('refuses a source outside the list with 403, before authentication, and ignores X-Forwarded-For', async () => {
-    const res = await request(service.app)
+    const res = await request(service().app)
       .post('/callbacks/bandwidth')
       .set('X-Forwarded-For', '10.1.2.3')
       .set('Authorization', basicAuth())
       .send(readExample('orders-complete.xml'));
     expect(res.status).toBe(403);
     expect(res.headers['www-authenticate']).toBeUndefined();
-    expect(await countRows(service, 'notifications')).toBe(0);
-    const metrics = (await request(service.app).get('/metrics')).text;
+    expect(await countRows(service(), 'notifications')).toBe(0);
+    const metrics = (await request(service().app).get('/metrics')).text;
     expect(metricValue(metrics, 'bw_requests_refused_total', { route: 'callback', reason: 'source_not_allowed' })).toBe(
       1,
     );
   });
 
   it('leaves the API and ops routes to their own controls', async () => {
-    expect((await request(service.app).get('/healthz')).status).toBe(200);
-    expect((await request(service.app).get('/api/v1/orders/x').set('Authorization', `Bearer ${READ_KEY}`)).status).toBe(
-      404,
-    );
+    expect((await request(service().app).get('/healthz')).status).toBe(200);
+    expect(
+      (await request(service().app).get('/api/v1/orders/x').set('Authorization', `Bearer ${READ_KEY}`)).status,
+    ).toBe(404);
   });
 });
 
 describe('source allowlist and rate limits behind a trusted proxy', () => {
-  let db: TestDatabase;
-  let service: RunningService;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    service = await bootService({
-      databaseUrl: db.url,
-      queue: 'redis',
-      env: {
-        CALLBACK_ALLOWED_CIDRS: '10.0.0.0/8',
-        TRUST_PROXY: 'loopback',
-        CALLBACK_RATE_LIMIT: '3',
-        API_RATE_LIMIT: '2',
-        RATE_LIMIT_WINDOW_MS: '60000',
-      },
-    });
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await db?.drop();
+  const service = useService({
+    queue: 'redis',
+    env: {
+      CALLBACK_ALLOWED_CIDRS: '10.0.0.0/8',
+      TRUST_PROXY: 'loopback',
+      CALLBACK_RATE_LIMIT: '3',
+      API_RATE_LIMIT: '2',
+      RATE_LIMIT_WINDOW_MS: '60000',
+    },
   });
 
   const callback = (from: string, body: string, auth = basicAuth()) =>
-    request(service.app)
+    request(service().app)
       .post('/callbacks/bandwidth')
       .set('X-Forwarded-For', from)
       .set('Authorization', auth)
@@ -81,7 +55,7 @@ describe('source allowlist and rate limits behind a trusted proxy', () => {
     expect((await callback('192.0.2.7', readExample('orders-complete.xml'))).status).toBe(403);
     expect((await callback('10.9.9.9', readExample('orders-complete.xml'))).status).toBe(200);
     const stored = await eventually(async () => {
-      const rows = await service.db.$queryRaw<{ remote_address: string | null }[]>`
+      const rows = await service().db.$queryRaw<{ remote_address: string | null }[]>`
         SELECT remote_address FROM notifications`;
       return rows[0];
     });
@@ -102,7 +76,7 @@ describe('source allowlist and rate limits behind a trusted proxy', () => {
 
   it('answers 429 JSON with Retry-After on the API', async () => {
     const api = () =>
-      request(service.app)
+      request(service().app)
         .get('/api/v1/orders/x')
         .set('X-Forwarded-For', '198.51.100.4')
         .set('Authorization', `Bearer ${READ_KEY}`);
@@ -112,7 +86,7 @@ describe('source allowlist and rate limits behind a trusted proxy', () => {
     expect(limited.status).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(limited.body).toMatchObject({ error: { code: 'rate_limited', requestId: expect.any(String) } });
-    const metrics = (await request(service.app).get('/metrics')).text;
+    const metrics = (await request(service().app).get('/metrics')).text;
     expect(metricValue(metrics, 'bw_requests_refused_total', { route: 'api', reason: 'rate_limited' })).toBe(1);
     expect(metricValue(metrics, 'bw_requests_refused_total', { route: 'callback', reason: 'rate_limited' })).toBe(1);
   });

@@ -1,7 +1,10 @@
+import http from 'node:http';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { Logger } from 'winston';
 import type { RunningService } from '../../src/service';
+import type { BootOptions, TestDatabase } from '../support/harness';
+import { bootService, createTestDatabase } from '../support/harness';
 
 /** A logger that keeps every JSON line it writes, to assert on what is (and is not) logged. */
 export function capturingLogger(): { logger: Logger; lines: string[] } {
@@ -41,4 +44,66 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     }
   }
   return 0;
+}
+
+/**
+ * Boots the real service on its own fresh database for the enclosing describe block, and
+ * stops both afterwards. Returns an accessor for the running service.
+ */
+export function useService(options: Omit<BootOptions, 'databaseUrl'>): () => RunningService {
+  let db: TestDatabase | undefined;
+  let service: RunningService | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    service = await bootService({ ...options, databaseUrl: db.url });
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await db?.drop();
+  });
+  return () => {
+    if (service === undefined) throw new Error('the service is not running (beforeAll failed?)');
+    return service;
+  };
+}
+
+export interface RawAnswer {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  /** Whether the request went out on a kept-alive connection. */
+  readonly reusedSocket: boolean;
+  /** Set when the connection failed; status is then 0. */
+  readonly error?: string;
+}
+
+/** POSTs over a real socket (not supertest), through `agent`, and never rejects. */
+export function postRaw(
+  service: RunningService,
+  agent: http.Agent,
+  path: string,
+  body: Buffer | string,
+  headers: http.OutgoingHttpHeaders,
+): Promise<RawAnswer> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: service.port,
+        method: 'POST',
+        path,
+        agent,
+        headers: { 'Content-Length': Buffer.byteLength(body), ...headers },
+      },
+      (res) => {
+        const answer = { status: res.statusCode ?? 0, headers: res.headers, reusedSocket: req.reusedSocket };
+        res.resume();
+        res.on('end', () => resolve(answer));
+        res.on('error', (error: Error) => resolve({ ...answer, error: error.message }));
+      },
+    );
+    req.on('error', (error: Error) =>
+      resolve({ status: 0, headers: {}, reusedSocket: req.reusedSocket, error: error.message }),
+    );
+    req.end(body);
+  });
 }

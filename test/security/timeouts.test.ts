@@ -1,32 +1,18 @@
 import net from 'node:net';
-import type { RunningService } from '../../src/service';
-import type { TestDatabase } from '../support/harness';
-import { basicAuth, bootService, createTestDatabase } from '../support/harness';
-import { countRows } from './support';
+import { basicAuth } from '../support/harness';
+import { countRows, useService } from './support';
 
 /** Slow clients (slowloris) are cut off by the configured header and request timeouts. */
 describe('HTTP timeouts against slow clients', () => {
-  let db: TestDatabase;
-  let service: RunningService;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    service = await bootService({
-      databaseUrl: db.url,
-      queue: 'redis',
-      env: { HTTP_HEADERS_TIMEOUT_MS: '300', HTTP_REQUEST_TIMEOUT_MS: '600' },
-    });
-  });
-
-  afterAll(async () => {
-    await service?.stop();
-    await db?.drop();
+  const service = useService({
+    queue: 'redis',
+    env: { HTTP_HEADERS_TIMEOUT_MS: '300', HTTP_REQUEST_TIMEOUT_MS: '600' },
   });
 
   /** Writes `data`, never finishes the request, and returns what the server sent before closing. */
   const stall = (data: string) =>
     new Promise<string>((resolve, reject) => {
-      const socket = net.connect(service.port, '127.0.0.1', () => socket.write(data));
+      const socket = net.connect(service().port, '127.0.0.1', () => socket.write(data));
       let received = '';
       socket.on('data', (chunk: Buffer) => {
         received += chunk.toString('latin1');
@@ -46,7 +32,7 @@ describe('HTTP timeouts against slow clients', () => {
         `Authorization: ${basicAuth()}\r\nContent-Length: 500\r\n\r\n<Notification><Status>`,
     );
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
-    expect(await countRows(service, 'notifications')).toBe(0);
-    expect(await countRows(service, 'quarantined_notifications')).toBe(0);
+    expect(await countRows(service(), 'notifications')).toBe(0);
+    expect(await countRows(service(), 'quarantined_notifications')).toBe(0);
   });
 });

@@ -1,10 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import type { RunningService } from '../../src/service';
-import type { TestDatabase } from '../support/harness';
-import { basicAuth, bootService, createTestDatabase } from '../support/harness';
-import { countRows } from './support';
+import { basicAuth } from '../support/harness';
+import { countRows, useService } from './support';
 
 const BILLION_LAUGHS = `<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -26,14 +24,11 @@ const XXE_FILE = `<?xml version="1.0" encoding="UTF-8"?>
 
 /** XXE and entity bombs against the real app: refused with 400, kept in quarantine, nothing fetched. */
 describe('XML hardening on the callback route', () => {
-  let db: TestDatabase;
-  let service: RunningService;
+  const service = useService({ queue: 'redis' });
   let outside: http.Server;
   const outsideHits: string[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    service = await bootService({ databaseUrl: db.url, queue: 'redis' });
     // Stands for an attacker's server that an external entity would make us fetch.
     outside = http.createServer((req, res) => {
       outsideHits.push(req.url ?? '');
@@ -44,19 +39,17 @@ describe('XML hardening on the callback route', () => {
 
   afterAll(async () => {
     await new Promise((resolve) => outside?.close(resolve));
-    await service?.stop();
-    await db?.drop();
   });
 
   const post = (body: string | Buffer) =>
-    request(service.app)
+    request(service().app)
       .post('/callbacks/bandwidth')
       .set('Content-Type', 'application/xml')
       .set('Authorization', basicAuth())
       .send(body);
 
   const quarantined = async (): Promise<{ body: string; reason: string }[]> => {
-    const rows = await service.db.$queryRaw<{ body: Buffer; reason: string }[]>`
+    const rows = await service().db.$queryRaw<{ body: Buffer; reason: string }[]>`
       SELECT body, reason FROM quarantined_notifications ORDER BY received_at`;
     return rows.map((r) => ({ body: Buffer.from(r.body).toString('utf8'), reason: r.reason }));
   };
@@ -68,7 +61,7 @@ describe('XML hardening on the callback route', () => {
     expect(res.text).not.toMatch(/root:/);
     const rows = await quarantined();
     expect(rows.at(-1)).toEqual({ body: XXE_FILE, reason: 'document type declarations are not accepted' });
-    expect(await countRows(service, 'notifications')).toBe(0);
+    expect(await countRows(service(), 'notifications')).toBe(0);
   });
 
   it('never fetches an external DTD or parameter entity', async () => {
@@ -92,7 +85,7 @@ describe('XML hardening on the callback route', () => {
   });
 
   it('refuses deep nesting, element floods, huge attributes and forbidden characters with 400, each quarantined', async () => {
-    const before = await countRows(service, 'quarantined_notifications');
+    const before = await countRows(service(), 'quarantined_notifications');
     const bodies: [string, RegExp][] = [
       [`<Notification>${'<a>'.repeat(5000)}${'</a>'.repeat(5000)}</Notification>`, /nested deeper/],
       [`<Notification>${'<a/>'.repeat(30_000)}</Notification>`, /more than \d+ elements/],
@@ -105,12 +98,12 @@ describe('XML hardening on the callback route', () => {
       const res = await post(body);
       expect({ reason: res.text, status: res.status }).toEqual({ reason: expect.stringMatching(reason), status: 400 });
     }
-    expect(await countRows(service, 'quarantined_notifications')).toBe(before + bodies.length);
+    expect(await countRows(service(), 'quarantined_notifications')).toBe(before + bodies.length);
   });
 
   it('answers 413 above the body limit and still serves afterwards', async () => {
     const res = await post(Buffer.alloc(1024 * 1024 + 1, 0x61));
     expect(res.status).toBe(413);
-    expect((await request(service.app).get('/healthz')).status).toBe(200);
+    expect((await request(service().app).get('/healthz')).status).toBe(200);
   });
 });
