@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import path from 'node:path';
 import type { Express } from 'express';
 import type { Logger } from 'winston';
 import type { ApiKey, Config } from './config';
 import { createApp } from './http/app';
+import { httpServerOptions } from './http/security';
 import type { ReadinessCheck } from './http/ops-routes';
 import { acceptCallback } from './ingest/accept';
 import type { NotificationConsumer, NotificationProducer, QueueBackend } from './queue/backend';
@@ -208,15 +210,31 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           replay: (selection, handler) => dispatcher.replay(selection, handler),
         }
       : undefined,
+    trustProxy: config.trustProxy,
+    security: servesApi
+      ? {
+          logger,
+          metrics,
+          apiKeys,
+          callbackAllowedCidrs: config.callbackAllowedCidrs,
+          rateLimitWindowMs: config.rateLimitWindowMs,
+          callbackRateLimit: config.callbackRateLimit,
+          apiRateLimit: config.apiRateLimit,
+          callbackCredentialPairs: config.callbackCredentials.length,
+          trustProxy: config.trustProxy,
+        }
+      : undefined,
   });
 
+  // Slow-client limits (HTTP_*_TIMEOUT_MS): a request must arrive whole in time (Bandwidth sends small bodies).
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, (error?: Error) => (error ? reject(error) : resolve(s)));
+    const s = createServer(httpServerOptions(config), app);
+    s.once('error', reject);
+    s.listen(config.port, config.host, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
   });
-  // Slow-client limits: a request must arrive whole in time (Bandwidth sends small bodies).
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
-  server.keepAliveTimeout = 5_000;
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
 

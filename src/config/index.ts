@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 /**
@@ -50,6 +51,20 @@ export interface Config {
   readonly handlerOrderWaitMs: number;
   /** Most receipts the callback route writes to the queue in one addBulk; 1 = one add each. */
   readonly enqueueBatchMax: number;
+  /** Source addresses allowed on the callback route (CIDR strings); empty: any source. */
+  readonly callbackAllowedCidrs: readonly string[];
+  /** Express `trust proxy`: false (X-Forwarded-For ignored), a hop count, or proxy addresses. */
+  readonly trustProxy: false | number | string;
+  /** Rate-limit window shared by the callback route and the API. */
+  readonly rateLimitWindowMs: number;
+  /** Callback requests per source address per window; 0 turns the limit off. */
+  readonly callbackRateLimit: number;
+  /** API requests per source address per window; 0 turns the limit off. */
+  readonly apiRateLimit: number;
+  /** Slow-client limits of the HTTP server. */
+  readonly httpRequestTimeoutMs: number;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpKeepAliveTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -123,6 +138,47 @@ const apiKeyList = z.string().transform((value, ctx): ApiKey[] => {
   return keys;
 });
 
+const isAddressOrCidr = (value: string): boolean =>
+  ipaddr.IPv4.isValidFourPartDecimal(value) ||
+  ipaddr.IPv4.isValidCIDRFourPartDecimal(value) ||
+  ipaddr.IPv6.isValid(value) ||
+  ipaddr.IPv6.isValidCIDR(value);
+
+const cidrList = z.string().transform((value, ctx): string[] => {
+  const entries = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  for (const entry of entries) {
+    if (!isAddressOrCidr(entry)) {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" is not an IP address or CIDR range` });
+      return z.NEVER;
+    }
+  }
+  return entries;
+});
+
+/** Explicit on purpose: `true` (trust every hop) would let any client forge its address. */
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const trustProxySetting = z.string().transform((value, ctx): false | number | string => {
+  const text = value.trim();
+  if (text === 'false' || text === '0') return false;
+  if (/^[0-9]+$/.test(text)) return Number(text);
+  const entries = text
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  const bad = entries.find((e) => !PROXY_NAMES.includes(e) && !isAddressOrCidr(e));
+  if (bad !== undefined || entries.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be false, a hop count, or comma-separated proxy addresses/CIDRs/loopback/linklocal/uniquelocal',
+    });
+    return z.NEVER;
+  }
+  return entries.join(',');
+});
+
 const envSchema = z.object({
   PORT: integer(3000, 0, 65535),
   HOST: z.preprocess(emptyAsUndefined, z.string().default('0.0.0.0')),
@@ -150,6 +206,14 @@ const envSchema = z.object({
   ENQUEUE_BATCH_MAX: integer(100, 1, 1000),
   WORKER_CONCURRENCY: integer(8, 1, 256),
   SHUTDOWN_TIMEOUT_MS: integer(7000, 100, 600_000),
+  CALLBACK_ALLOWED_CIDRS: z.preprocess(emptyAsUndefined, cidrList.optional()),
+  TRUST_PROXY: z.preprocess(emptyAsUndefined, trustProxySetting.optional()),
+  RATE_LIMIT_WINDOW_MS: integer(60_000, 1000, 3_600_000),
+  CALLBACK_RATE_LIMIT: integer(6000, 0, 1_000_000),
+  API_RATE_LIMIT: integer(600, 0, 1_000_000),
+  HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100, 600_000),
+  HTTP_HEADERS_TIMEOUT_MS: integer(10_000, 100, 600_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: integer(5_000, 0, 600_000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -162,6 +226,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(['HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS']);
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -183,5 +250,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     handlerStalledIntervalMs: e.HANDLER_STALLED_INTERVAL_MS,
     handlerOrderWaitMs: e.HANDLER_ORDER_WAIT_MS,
     enqueueBatchMax: e.ENQUEUE_BATCH_MAX,
+    callbackAllowedCidrs: e.CALLBACK_ALLOWED_CIDRS ?? [],
+    trustProxy: e.TRUST_PROXY ?? false,
+    rateLimitWindowMs: e.RATE_LIMIT_WINDOW_MS,
+    callbackRateLimit: e.CALLBACK_RATE_LIMIT,
+    apiRateLimit: e.API_RATE_LIMIT,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    httpKeepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
   };
 }

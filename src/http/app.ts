@@ -12,6 +12,8 @@ import type { OpsRouteDeps } from './ops-routes';
 import { opsRouter } from './ops-routes';
 import { QUEUE_BOARD_PATH } from './queue-board';
 import { requestId } from './request-id';
+import type { SecurityDeps } from './security';
+import { securityRouter } from './security';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -25,6 +27,8 @@ export interface AppDeps {
   readonly adminHandlers?: AdminHandlerRouteDeps;
   /** @bull-board at /admin/queues (admin scope); absent without a queue producer. */
   readonly queueBoard?: Router;
+  /** Allowlist, rate limits, API security headers, auth-failure metrics (docs/security.md). */
+  readonly security?: SecurityDeps;
 }
 
 /** Builds the HTTP app. Never listens: main.ts does, and tests drive it with supertest. */
@@ -33,6 +37,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   app.use(requestId);
+  if (deps.security) app.use(securityRouter(deps.security));
   app.use(opsRouter(deps.ops));
   if (deps.callback) app.use(callbackRouter(deps.callback));
   if (deps.adminHandlers) app.use('/api/v1/admin', adminHandlerRouter(deps.adminHandlers));

@@ -5,6 +5,7 @@ import type { BasicCredential } from '../config';
 import type { CallbackOutcome, IncomingCallback } from '../ingest/accept';
 import { keptHeaders } from '../ingest/accept';
 import { createBasicAuthChecker } from '../ingest/auth';
+import { recordAuthFailure } from './auth-failure';
 import type { Metrics } from '../observability/metrics';
 
 export const CALLBACK_REALM = 'bandwidth-callbacks';
@@ -67,16 +68,18 @@ export function callbackRouter(deps: CallbackRouteDeps): Router {
       next();
       return;
     }
-    const result = checkAuth(req.get('authorization'));
+    const { result, knownUser } = checkAuth(req.get('authorization'));
     if (result === 'ok') {
       next();
       return;
     }
-    if (result === 'invalid') {
-      deps.logger.warn('callback rejected: invalid credentials', { remoteAddress: req.ip });
-    }
-    // Connection: close so that Node does not try to drain an unread body for keep-alive.
-    res.setHeader('Connection', 'close');
+    // Counted and logged (never the password) by the observer in security.ts.
+    recordAuthFailure(res, { route: 'callback', reason: result, detail: { knownUser } });
+    // A small declared body is discarded by Node after the answer, keeping the connection open
+    // so the 401 reliably reaches Bandwidth, which then retries on it with credentials. Any
+    // other body (chunked, or over the limit) is not read at all: the connection is closed.
+    const declared = Number(req.get('content-length'));
+    if (!(Number.isSafeInteger(declared) && declared <= deps.bodyLimitBytes)) res.setHeader('Connection', 'close');
     reply(res, { kind: 'unauthorized', reason: result });
   };
 

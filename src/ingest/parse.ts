@@ -3,6 +3,7 @@ import type { BandwidthNotification } from '../domain/notification';
 import { errorCodeOf } from '../domain/notification';
 import { unknownFieldOf } from '../domain/order-types';
 import { normalizeNumbers } from '../domain/telephone';
+import { checkXmlLimits } from './xml-limits';
 
 export type ParseResult =
   { readonly ok: true; readonly notification: BandwidthNotification } | { readonly ok: false; readonly reason: string };
@@ -106,6 +107,8 @@ function createParser(): Parser {
 export async function parseNotificationXml(input: string): Promise<ParseResult> {
   // A byte-order mark that survived decoding (a caller passing text) is not content.
   const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+  const refused = checkXmlLimits(text); // before any parser: no DTD, bounded depth, elements, text
+  if (refused) return refused;
   if (text.trim() === '') return { ok: false, reason: 'empty body' };
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
     return { ok: false, reason: 'document type declarations are not accepted' };

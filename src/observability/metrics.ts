@@ -30,6 +30,10 @@ export interface Metrics {
   readonly deadLetteredDeliveries: Gauge<'handler'>;
   /** Quarantined payloads not yet released, read from the database on scrape. */
   readonly quarantinedPending: Gauge;
+  /** Failed authentication by route (callback|api|admin) and reason (missing|invalid|forbidden). */
+  readonly authFailures: Counter<'route' | 'reason'>;
+  /** Requests refused before authentication, by route and reason (rate_limited|source_not_allowed). */
+  readonly requestsRefused: Counter<'route' | 'reason'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -97,6 +101,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     quarantinedPending: new Gauge({
       name: 'bw_quarantined_pending',
       help: 'Quarantined callback bodies not yet released (from the database)',
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'bw_auth_failures_total',
+      help: 'Requests refused for missing or wrong credentials (callback Basic auth, API keys) or a key without the needed scope',
+      labelNames: ['route', 'reason'],
+      registers: [registry],
+    }),
+    requestsRefused: new Counter({
+      name: 'bw_requests_refused_total',
+      help: 'Requests refused before authentication: rate limited (429) or source address not allowed (403)',
+      labelNames: ['route', 'reason'],
       registers: [registry],
     }),
   };

@@ -76,6 +76,8 @@ export interface BootOptions {
   readonly databaseUrl: string;
   readonly queue: 'redis' | 'postgres';
   readonly env?: Record<string, string>;
+  /** Defaults to a silent logger; pass one to assert on what the service logs. */
+  readonly logger?: Logger;
 }
 
 /** Boots the real service in-process (port 0) against the given database and queue backend. */
@@ -91,7 +93,7 @@ export async function bootService(options: BootOptions): Promise<RunningService>
     SHUTDOWN_TIMEOUT_MS: '5000',
     ...options.env,
   });
-  return startService(config, silentLogger());
+  return startService(config, options.logger ?? silentLogger());
 }
 
 /** Polls until `probe` returns a value (not undefined) or the deadline passes. */
