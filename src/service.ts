@@ -9,6 +9,8 @@ import type { ApiKey, Config } from './config';
 import { createApp } from './http/app';
 import type { ReadinessCheck } from './http/ops-routes';
 import { acceptCallback } from './ingest/accept';
+import type { Spool, SpoolDrainer } from './ingest/spool';
+import { guardEnqueue, openSpool, startSpoolDrainer } from './ingest/spool';
 import type { NotificationConsumer, NotificationProducer, QueueBackend } from './queue/backend';
 import { createQueueBackend } from './queue/backend';
 import type { EmbeddedPostgres } from './store/embedded-postgres';
@@ -19,6 +21,9 @@ import type { Database } from './store/prisma';
 import { createDatabase } from './store/prisma';
 import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor } from './worker/persist-notification';
+import { withFaultPolicy } from './worker/fault-policy';
+import type { RetentionSchedule } from './store/retention';
+import { startRetentionSchedule } from './store/retention';
 import type { Metrics } from './observability/metrics';
 import { createMetrics } from './observability/metrics';
 
@@ -85,6 +90,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     databaseUrl,
     prefix: config.queuePrefix,
     logger,
+    retry: {
+      windowMs: config.workerRetryWindowMs,
+      baseDelayMs: config.workerRetryBaseDelayMs,
+      maxDelayMs: config.workerRetryMaxDelayMs,
+    },
+    lockDurationMs: config.workerLockDurationMs,
   });
   await queueBackend.prepare();
 
@@ -112,12 +123,57 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   const producer: NotificationProducer | undefined = servesApi ? queueBackend.createProducer() : undefined;
   const consumer: NotificationConsumer | undefined = runsWorker
-    ? queueBackend.createConsumer(createPersistProcessor({ db, logger, metrics }), config.workerConcurrency)
+    ? queueBackend.createConsumer(
+        withFaultPolicy(
+          { db, logger, metrics, poisonAttempts: config.workerPoisonAttempts },
+          createPersistProcessor({ db, logger, metrics }),
+        ),
+        config.workerConcurrency,
+      )
+    : undefined;
+  const retention: RetentionSchedule | undefined = runsWorker
+    ? startRetentionSchedule({
+        db,
+        logger,
+        olderThanDays: config.rawRetentionDays,
+        intervalMs: config.retentionIntervalMs,
+        onPurged: (n) => metrics.rawReceiptsPurged.inc(n),
+      })
+    : undefined;
+
+  // Zero loss when the queue is down: callbacks go to the local spool, a drainer re-enqueues.
+  const spool: Spool | undefined = producer ? await openSpool({ dir: config.spoolDir, logger }) : undefined;
+  const enqueueOrFail = producer
+    ? guardEnqueue((job) => producer.enqueue(job), { timeoutMs: config.spoolEnqueueTimeoutMs })
+    : undefined;
+  const drainer: SpoolDrainer | undefined =
+    producer && spool
+      ? startSpoolDrainer({
+          spool,
+          enqueue: guardEnqueue((job) => producer.enqueue(job), { timeoutMs: 5000, openMs: 0 }),
+          intervalMs: config.spoolDrainIntervalMs,
+          logger,
+          onDrained: (n) => metrics.spoolDrained.inc(n),
+        })
+      : undefined;
+  const spoolAppend = spool
+    ? async (job: Parameters<Spool['append']>[0]) => {
+        await spool.append(job);
+        metrics.spoolAppended.inc();
+      }
     : undefined;
 
   let accepting = true;
   const readiness: ReadinessCheck[] = [{ name: 'database', check: () => pingDatabase(db) }];
-  if (producer) readiness.push({ name: 'queue', check: async () => void (await producer.counts()) });
+  if (producer && spool) {
+    // Soft: with the queue down, callbacks are spooled (still 200), so stay in rotation, degraded.
+    readiness.push({
+      name: 'queue',
+      soft: true,
+      check: async () => void (await producer.counts()),
+      details: () => ({ spoolPending: spool.stats().pending }),
+    });
+  } else if (producer) readiness.push({ name: 'queue', check: async () => void (await producer.counts()) });
 
   const app = createApp({
     logger,
@@ -127,6 +183,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       metrics,
       beforeScrape: producer
         ? async () => {
+            if (spool) {
+              const s = spool.stats();
+              metrics.spoolPending.set(s.pending);
+              metrics.spoolOldestAgeSeconds.set(s.oldestAgeSeconds);
+              metrics.spoolBytes.set(s.bytes);
+            }
             const counts = await producer.counts();
             for (const [state, value] of Object.entries(counts)) {
               metrics.queueJobs.set({ queue: 'notifications', state }, value);
@@ -143,9 +205,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           accept: (input) =>
             acceptCallback(
               {
-                enqueue: (job) => producer.enqueue(job),
+                enqueue: enqueueOrFail ?? ((job) => producer.enqueue(job)),
                 quarantine: (record) => quarantine(db, record),
                 logger,
+                spool: spoolAppend,
               },
               input,
             ),
@@ -173,19 +236,29 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   const stop = async (): Promise<void> => {
     accepting = false;
-    const t = config.shutdownTimeoutMs;
+    // One budget for the whole shutdown: each step gets what is left of it.
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    const left = (): number => Math.max(100, deadline - Date.now());
+    // 0. Readiness is already false; give load balancers time to notice before closing.
+    if (config.shutdownReadinessDelayMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(config.shutdownReadinessDelayMs, left())));
+    }
     // 1. Stop taking connections; in-flight callbacks finish (each is acked only when durable).
-    await step(logger, 'http', t, async () => {
+    await step(logger, 'http', left(), async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await closed;
     });
     server.closeAllConnections();
     // 2. Drain workers: active jobs finish; unfinished ones are redelivered to another worker.
-    if (consumer) await step(logger, 'worker', t, () => consumer.close());
-    if (producer) await step(logger, 'queue', t, () => producer.close());
-    await step(logger, 'database', t, () => db.$disconnect());
-    if (embedded) await step(logger, 'embedded-postgres', t, () => embedded.stop());
+    if (consumer) await step(logger, 'worker', left(), () => consumer.close());
+    if (retention) await step(logger, 'retention', left(), () => retention.stop());
+    // The spool stays on disk if the queue is still down; the next start drains it.
+    if (drainer) await step(logger, 'spool-drainer', left(), () => drainer.stop());
+    if (spool) await step(logger, 'spool', left(), () => spool.close());
+    if (producer) await step(logger, 'queue', left(), () => producer.close());
+    await step(logger, 'database', left(), () => db.$disconnect());
+    if (embedded) await step(logger, 'embedded-postgres', left(), () => embedded.stop());
     logger.info('shutdown complete');
   };
 
