@@ -142,7 +142,8 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   for (const name of (await readdir(dir)).filter((n) => SEGMENT.test(n)).sort()) {
     const file = path.join(dir, name);
     const { records, skipped } = parseSegment(await readFile(file, 'utf8'));
-    if (skipped > 0) logger.warn('spool segment has unreadable lines (torn write, never acknowledged)', { file, skipped });
+    if (skipped > 0)
+      logger.warn('spool segment has unreadable lines (torn write, never acknowledged)', { file, skipped });
     sealed.push({
       file,
       count: records.length,
@@ -305,7 +306,10 @@ export function guardEnqueue(
       await Promise.race([
         enqueue(job),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`queue did not answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+          timer = setTimeout(
+            () => reject(new Error(`queue did not answer within ${options.timeoutMs} ms`)),
+            options.timeoutMs,
+          );
         }),
       ]);
       openUntil = 0;

@@ -21,7 +21,9 @@ export async function purgeRawReceipts(
   let total = 0;
   for (;;) {
     const deleted = await db.$transaction(async (tx) => {
-      const lock = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${PURGE_LOCK_KEY}) AS locked`;
+      const lock = await tx.$queryRaw<
+        { locked: boolean }[]
+      >`SELECT pg_try_advisory_xact_lock(${PURGE_LOCK_KEY}) AS locked`;
       if (lock[0]?.locked !== true) return -1;
       return tx.$executeRaw`
         DELETE FROM notifications WHERE id IN (
