@@ -10,7 +10,7 @@ import { createApp } from './http/app';
 import type { ReadinessCheck } from './http/ops-routes';
 import { acceptCallback } from './ingest/accept';
 import type { Spool, SpoolDrainer } from './ingest/spool';
-import { guardEnqueue, openSpool, startSpoolDrainer } from './ingest/spool';
+import { createQueueGuard, openSpool, startSpoolDrainer } from './ingest/spool';
 import type { NotificationConsumer, NotificationProducer, QueueBackend } from './queue/backend';
 import { createQueueBackend } from './queue/backend';
 import type { EmbeddedPostgres } from './store/embedded-postgres';
@@ -143,14 +143,16 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   // Zero loss when the queue is down: callbacks go to the local spool, a drainer re-enqueues.
   const spool: Spool | undefined = producer ? await openSpool({ dir: config.spoolDir, logger }) : undefined;
-  const enqueueOrFail = producer
-    ? guardEnqueue((job) => producer.enqueue(job), { timeoutMs: config.spoolEnqueueTimeoutMs })
+  const guard = producer
+    ? createQueueGuard((job) => producer.enqueue(job), { timeoutMs: config.spoolEnqueueTimeoutMs })
     : undefined;
   const drainer: SpoolDrainer | undefined =
-    producer && spool
+    producer && spool && guard
       ? startSpoolDrainer({
           spool,
-          enqueue: guardEnqueue((job) => producer.enqueue(job), { timeoutMs: 5000, openMs: 0 }),
+          guard,
+          enqueue: (job) => producer.enqueue(job),
+          ping: () => producer.counts(),
           intervalMs: config.spoolDrainIntervalMs,
           logger,
           onDrained: (n) => metrics.spoolDrained.inc(n),
@@ -205,7 +207,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           accept: (input) =>
             acceptCallback(
               {
-                enqueue: enqueueOrFail ?? ((job) => producer.enqueue(job)),
+                enqueue: guard ? (job) => guard.enqueue(job) : (job) => producer.enqueue(job),
                 quarantine: (record) => quarantine(db, record),
                 logger,
                 spool: spoolAppend,

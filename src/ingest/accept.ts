@@ -85,7 +85,8 @@ export async function acceptCallback(deps: AcceptDeps, input: IncomingCallback):
       try {
         // Still durable (fsync'd to local disk): the drainer re-enqueues it when the queue is back.
         await deps.spool(job);
-        deps.logger.warn('queue unreachable: notification spooled', { receiptId, error: reason });
+        // debug, not warn: one line per callback during an outage is noise (the drainer warns once).
+        deps.logger.debug('queue unreachable: notification spooled', { receiptId, error: reason });
         return { kind: 'accepted', receiptId };
       } catch (spoolError: unknown) {
         deps.logger.error('could not spool a notification', {

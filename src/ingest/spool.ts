@@ -280,45 +280,52 @@ export async function openSpool(options: SpoolOptions): Promise<Spool> {
   };
 }
 
-export interface QueueGuardOptions {
-  /** A queue that has not answered within this is treated as down for this callback. */
-  readonly timeoutMs: number;
-  /** After a failure, callbacks skip the queue for this long (fast spooling, p99 stays low). */
-  readonly openMs?: number;
+function withTimeout<T>(action: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    action,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /**
- * Wraps the queue's enqueue with a timeout and a small circuit breaker, so that a dead or
- * hanging Redis costs a callback at most `timeoutMs` once, then nothing while the breaker is
- * open. A timed-out add may still land later: the spooled copy has the same job id, so the
+ * A circuit breaker in front of the queue, so that a dead or hanging queue costs at most one
+ * callback `timeoutMs`, and none after that: once an enqueue fails, callbacks go straight to
+ * the spool until a background probe (the drainer, never a callback) gets through again.
+ * A timed-out add may still land later: the spooled copy has the same job id, so the
  * notification is still persisted exactly once.
  */
-export function guardEnqueue(
+export interface QueueGuard {
+  /** For callbacks: rejects at once while the breaker is open. */
+  enqueue(job: PersistNotificationJob): Promise<void>;
+  /** For the drainer: runs `action` whatever the state; success closes the breaker. */
+  probe<T>(action: () => Promise<T>): Promise<T>;
+  isOpen(): boolean;
+}
+
+export function createQueueGuard(
   enqueue: (job: PersistNotificationJob) => Promise<void>,
-  options: QueueGuardOptions,
-): (job: PersistNotificationJob) => Promise<void> {
-  const openMs = options.openMs ?? 1000;
-  let openUntil = 0;
-  return async (job) => {
-    if (Date.now() < openUntil) throw new Error('queue unavailable (circuit open)');
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        enqueue(job),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`queue did not answer within ${options.timeoutMs} ms`)),
-            options.timeoutMs,
-          );
-        }),
-      ]);
-      openUntil = 0;
-    } catch (error: unknown) {
-      openUntil = Date.now() + openMs;
-      throw error;
-    } finally {
-      if (timer) clearTimeout(timer);
-    }
+  options: { readonly timeoutMs: number; readonly probeTimeoutMs?: number },
+): QueueGuard {
+  let open = false;
+  return {
+    async enqueue(job) {
+      if (open) throw new Error('queue unavailable (circuit open)');
+      try {
+        await withTimeout(enqueue(job), options.timeoutMs, 'queue');
+      } catch (error: unknown) {
+        open = true;
+        throw error;
+      }
+    },
+    async probe(action) {
+      const result = await withTimeout(action(), options.probeTimeoutMs ?? 5000, 'queue');
+      open = false;
+      return result;
+    },
+    isOpen: () => open,
   };
 }
 
@@ -326,10 +333,16 @@ export interface SpoolDrainer {
   stop(): Promise<void>;
 }
 
-/** Re-enqueues the spool every `intervalMs` while it holds records (the queue may be back). */
+/**
+ * Every `intervalMs`, while the spool holds records or the breaker is open: re-enqueue the
+ * spool (or ping the queue), which also closes the breaker once the queue answers.
+ */
 export function startSpoolDrainer(options: {
   readonly spool: Spool;
   readonly enqueue: (job: PersistNotificationJob) => Promise<void>;
+  readonly guard: QueueGuard;
+  /** A cheap queue call that proves it is reachable (used when the spool is empty). */
+  readonly ping: () => Promise<unknown>;
   readonly intervalMs: number;
   readonly logger: Logger;
   readonly onDrained?: (count: number) => void;
@@ -340,10 +353,15 @@ export function startSpoolDrainer(options: {
   let running: Promise<void> = Promise.resolve();
   let failing = false;
 
+  const { guard } = options;
   const tick = async (): Promise<void> => {
-    if (spool.stats().pending === 0) return;
+    if (spool.stats().pending === 0 && !guard.isOpen()) return;
     try {
-      const drained = await spool.drain(options.enqueue);
+      // Probe first: sealing a segment per tick while the queue is down would cost an extra
+      // file creation and directory fsync in the callbacks' path for nothing.
+      if (guard.isOpen() || spool.stats().pending === 0) await guard.probe(options.ping);
+      if (spool.stats().pending === 0) return;
+      const drained = await spool.drain((job) => guard.probe(() => options.enqueue(job)));
       if (drained > 0) {
         options.onDrained?.(drained);
         logger.info('spool drained into the queue', { drained, pending: spool.stats().pending });
