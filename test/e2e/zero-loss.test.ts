@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import request from 'supertest';
 import { Writable } from 'node:stream';
 import winston from 'winston';
+import { RedisProcess, freePort } from '../../chaos/processes';
 import { checkRedisSafety } from '../../src/queue/redis-safety';
 import type { RunningService } from '../../src/service';
 import { purgeRawReceipts } from '../../src/store/retention';
@@ -16,44 +16,17 @@ import { basicAuth, bootService, createTestDatabase, eventually, redisUrl } from
  * answered 200 ends as exactly one stored notification, whatever happens to the queue.
  */
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  await eventually(async () => {
-    execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' });
-    return Promise.resolve(true);
-  });
-  return child;
-}
-
-function killRedis(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
-
 const notification = (orderId: string, status: string, minute: number): string =>
   `<Notification><SubscriptionId>sub-chaos</SubscriptionId><OrderType>portins</OrderType>` +
   `<OrderId>${orderId}</OrderId><Status>${status}</Status>` +
   `<LastModifiedDate>2026-01-01T10:${String(minute).padStart(2, '0')}:00.000Z</LastModifiedDate></Notification>`;
+
+const postCallback = (service: RunningService, body: string) =>
+  request(service.app)
+    .post('/callbacks/bandwidth')
+    .set('Authorization', basicAuth())
+    .type('application/xml')
+    .send(body);
 
 async function count(service: RunningService, outcome: string): Promise<number> {
   const rows = await service.db.$queryRaw<{ n: bigint }[]>`
@@ -64,38 +37,35 @@ async function count(service: RunningService, outcome: string): Promise<number> 
 describe('zero loss when Redis dies', () => {
   let db: TestDatabase;
   let service: RunningService;
-  let redis: ChildProcess;
-  let port: number;
+  let redis: RedisProcess;
+  let redisDir: string;
 
   beforeAll(async () => {
-    port = await freePort();
-    redis = await startRedis(port);
+    redisDir = await mkdtemp(path.join(tmpdir(), 'bw-zero-loss-redis-'));
+    redis = new RedisProcess(await freePort(), redisDir);
+    await redis.start();
     db = await createTestDatabase();
     service = await bootService({
       databaseUrl: db.url,
       queue: 'redis',
-      env: { REDIS_URL: `redis://127.0.0.1:${port}`, SPOOL_DRAIN_INTERVAL_MS: '100' },
+      env: { REDIS_URL: redis.url, SPOOL_DRAIN_INTERVAL_MS: '100' },
     });
   });
 
   afterAll(async () => {
     await service?.stop();
-    await killRedis(redis);
+    await redis?.kill();
     await db?.drop();
+    await rm(redisDir, { recursive: true, force: true });
   });
 
-  const post = (body: string) =>
-    request(service.app)
-      .post('/callbacks/bandwidth')
-      .set('Authorization', basicAuth())
-      .type('application/xml')
-      .send(body);
+  const post = (body: string) => postCallback(service, body);
 
   it('answers 200 while Redis is down, reports degraded, then drains the spool exactly once', async () => {
     for (let i = 0; i < 10; i += 1) expect((await post(notification(`before-${i}`, 'SUBMITTED', 1))).status).toBe(200);
     await eventually(async () => ((await count(service, 'accepted')) === 10 ? true : undefined));
 
-    await killRedis(redis);
+    await redis.kill();
     const during: number[] = [];
     for (let i = 0; i < 30; i += 1) during.push((await post(notification(`during-${i}`, 'FOC', 2))).status);
     // The same notification twice while spooled: still one stored notification.
@@ -109,7 +79,7 @@ describe('zero loss when Redis dies', () => {
     expect(metrics.text).toMatch(/^bw_spool_pending_notifications 31$/m);
     expect(metrics.text).toMatch(/^bw_spool_appended_total 31$/m);
 
-    redis = await startRedis(port);
+    await redis.start();
     await eventually(async () => ((await count(service, 'accepted')) === 40 ? true : undefined), 30_000);
     await eventually(async () => ((await count(service, 'duplicate')) === 1 ? true : undefined), 30_000);
     const after = await request(service.app).get('/metrics');
@@ -142,12 +112,7 @@ describe('worker faults and retention', () => {
     await db?.drop();
   });
 
-  const post = (body: string) =>
-    request(service.app)
-      .post('/callbacks/bandwidth')
-      .set('Authorization', basicAuth())
-      .type('application/xml')
-      .send(body);
+  const post = (body: string) => postCallback(service, body);
 
   it('quarantines a poison notification after its attempts without blocking the others', async () => {
     // A NUL character parses as XML text but PostgreSQL refuses it in a text column: every
