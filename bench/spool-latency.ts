@@ -3,16 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import autocannon from 'autocannon';
-import { PostgresProcess, freePort } from '../chaos/processes';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/observability/logger';
-import { startService } from '../src/service';
+import { PostgresProcess, RedisProcess, ServiceProcess, freePort } from '../chaos/processes';
 
 /**
  * Callback latency while the queue is down (acceptance: p99 under 50 ms, every answer 200):
- * an API process whose Redis URL points at a closed port, so every notification is spooled
+ * an API process (ROLE=api, its own OS process) whose Redis URL points at a closed port, so every notification is spooled
  * (fsync'd) and answered. Prints autocannon's latency percentiles and status counts.
- *   npm run bench:spool-latency -- --seconds=20 --connections=10
+ *   npm run bench:spool-latency -- --seconds=20 --connections=10 [--rate=200] [--redis-up]
  */
 
 const arg = (name: string, fallback: number): number =>
@@ -32,19 +29,27 @@ async function main(): Promise<void> {
   await admin.query('CREATE DATABASE bench');
   await admin.end();
 
-  const service = await startService(
-    loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
+  // --redis-up: the same measurement with a healthy Redis, as the baseline to compare with.
+  const redis = process.argv.includes('--redis-up')
+    ? new RedisProcess(await freePort(), path.join(root, 'redis'))
+    : null;
+  await redis?.start();
+  // The service in its own process, as in production: autocannon must not share its event loop.
+  const service = new ServiceProcess(
+    'api',
+    await freePort(),
+    {
       ROLE: 'api',
       DATABASE_URL: postgres.url.replace(/\/postgres$/, '/bench'),
-      REDIS_URL: `redis://127.0.0.1:${await freePort()}`, // nothing listens there: Redis is "down"
+      // Without --redis-up nothing listens there: Redis is "down".
+      REDIS_URL: redis?.url ?? `redis://127.0.0.1:${await freePort()}`,
       CALLBACK_BASIC_AUTH: 'bench:bench-secret',
       SPOOL_DIR: path.join(root, 'spool'),
       LOG_LEVEL: 'error',
-    }),
-    createLogger('error'),
+    },
+    root,
   );
+  await service.start();
   try {
     const result = await autocannon({
       url: `http://127.0.0.1:${service.port}/callbacks/bandwidth`,
@@ -56,6 +61,8 @@ async function main(): Promise<void> {
       body: BODY,
       connections: arg('connections', 10),
       duration: arg('seconds', 20),
+      // Requests per second over all connections; 0 = as fast as the service answers.
+      ...(arg('rate', 0) > 0 ? { overallRate: arg('rate', 0) } : {}),
     });
     const l = result.latency;
     process.stdout.write(
@@ -63,7 +70,8 @@ async function main(): Promise<void> {
         `rps=${result.requests.average} latency_ms p50=${l.p50} p90=${l.p90} p99=${l.p99} max=${l.max}\n`,
     );
   } finally {
-    await service.stop();
+    await service.signal('SIGTERM');
+    await redis?.kill();
     await postgres.stop();
     rmSync(root, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
@@ -109,7 +109,9 @@ export class PostgresProcess {
     const isRoot = userInfo().uid === 0;
     mkdirSync(this.dir, { recursive: true });
     if (isRoot) {
-      // PostgreSQL refuses to run as root; the postgres user must own its directory.
+      // PostgreSQL refuses to run as root; the postgres user must own its directory and be
+      // able to reach it (mkdtemp makes the parent 0700).
+      chmodSync(path.dirname(this.dir), 0o755);
       const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
       const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
       chownSync(this.dir, uid, gid);

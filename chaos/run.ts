@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -190,8 +190,6 @@ async function runScenario(cluster: Cluster, scenario: Scenario): Promise<Verdic
 
 async function main(): Promise<void> {
   const root = mkdtempSync(path.join(tmpdir(), 'bw-chaos-'));
-  // PostgreSQL runs as the postgres user when we are root: it must be able to reach its dir.
-  chmodSync(root, 0o755);
   const redis = new RedisProcess(await freePort(), path.join(root, 'redis'));
   const postgres = new PostgresProcess(await freePort(), path.join(root, 'pg'));
   process.stderr.write(`chaos run in ${root} (${short ? 'short' : 'full'})\n`);
