@@ -31,7 +31,16 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/config/**', 'src/main.ts', 'test/**', 'bench/**', 'scripts/**', '*.config.*', 'prisma.config.ts'],
+    files: [
+      'src/config/**',
+      'src/main.ts',
+      'test/**',
+      'bench/**',
+      'scripts/**',
+      '*.config.*',
+      'prisma.config.ts',
+      'chaos/**',
+    ],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {

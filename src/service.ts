@@ -11,6 +11,8 @@ import { createApp } from './http/app';
 import { httpServerOptions } from './http/security';
 import type { ReadinessCheck } from './http/ops-routes';
 import { acceptCallback } from './ingest/accept';
+import type { Spool, SpoolDrainer } from './ingest/spool';
+import { createQueueGuard, openSpool, startSpoolDrainer } from './ingest/spool';
 import type { NotificationConsumer, NotificationProducer, QueueBackend } from './queue/backend';
 import { createQueueBackend } from './queue/backend';
 import type { EmbeddedPostgres } from './store/embedded-postgres';
@@ -21,6 +23,9 @@ import type { Database } from './store/prisma';
 import { createDatabase } from './store/prisma';
 import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor } from './worker/persist-notification';
+import { withFaultPolicy } from './worker/fault-policy';
+import type { RetentionSchedule } from './store/retention';
+import { startRetentionSchedule } from './store/retention';
 import type { Metrics } from './observability/metrics';
 import { createMetrics } from './observability/metrics';
 import { loadHandlerRegistry } from './handlers/config';
@@ -103,6 +108,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     prefix: config.queuePrefix,
     logger,
     enqueueBatchMax: config.enqueueBatchMax,
+    retry: {
+      windowMs: config.workerRetryWindowMs,
+      baseDelayMs: config.workerRetryBaseDelayMs,
+      maxDelayMs: config.workerRetryMaxDelayMs,
+    },
+    lockDurationMs: config.workerLockDurationMs,
   });
   await queueBackend.prepare();
 
@@ -156,14 +167,58 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const producer: NotificationProducer | undefined = servesApi ? queueBackend.createProducer() : undefined;
   const consumer: NotificationConsumer | undefined = runsWorker
     ? queueBackend.createConsumer(
-        createPersistProcessor({ db, logger, metrics, dispatch: dispatcher.dispatchNotification }),
+        withFaultPolicy(
+          { db, logger, metrics, poisonAttempts: config.workerPoisonAttempts },
+          createPersistProcessor({ db, logger, metrics, dispatch: dispatcher.dispatchNotification }),
+        ),
         config.workerConcurrency,
       )
+    : undefined;
+  const retention: RetentionSchedule | undefined = runsWorker
+    ? startRetentionSchedule({
+        db,
+        logger,
+        olderThanDays: config.rawRetentionDays,
+        intervalMs: config.retentionIntervalMs,
+        onPurged: (n) => metrics.rawReceiptsPurged.inc(n),
+      })
+    : undefined;
+
+  // Zero loss when the queue is down: callbacks go to the local spool, a drainer re-enqueues.
+  const spool: Spool | undefined = producer ? await openSpool({ dir: config.spoolDir, logger }) : undefined;
+  const guard = producer
+    ? createQueueGuard((job) => producer.enqueue(job), { timeoutMs: config.spoolEnqueueTimeoutMs })
+    : undefined;
+  const drainer: SpoolDrainer | undefined =
+    producer && spool && guard
+      ? startSpoolDrainer({
+          spool,
+          guard,
+          enqueue: (job) => producer.enqueue(job),
+          ping: () => producer.counts(),
+          intervalMs: config.spoolDrainIntervalMs,
+          logger,
+          onDrained: (n) => metrics.spoolDrained.inc(n),
+        })
+      : undefined;
+  const spoolAppend = spool
+    ? async (job: Parameters<Spool['append']>[0]) => {
+        await spool.append(job);
+        metrics.spoolAppended.inc();
+      }
     : undefined;
 
   let accepting = true;
   const readiness: ReadinessCheck[] = [{ name: 'database', check: () => pingDatabase(db) }];
-  if (producer) readiness.push({ name: 'queue', check: async () => void (await producer.counts()) });
+  if (producer && spool) {
+    // Soft: with the queue down, callbacks are spooled (still 200), so stay in rotation, degraded.
+    readiness.push({
+      name: 'queue',
+      soft: true,
+      check: async () => void (await producer.counts()),
+      details: () => ({ spoolPending: spool.stats().pending }),
+    });
+  } else if (producer) readiness.push({ name: 'queue', check: async () => void (await producer.counts()) });
 
   const app = createApp({
     logger,
@@ -171,8 +226,15 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       readiness,
       isAccepting: () => accepting,
       metrics,
-      beforeScrape: () =>
-        refreshScrapeGauges(metrics, db, producer ? [{ name: 'notifications', ...bindProbe(producer) }] : []),
+      beforeScrape: async () => {
+        if (spool) {
+          const s = spool.stats();
+          metrics.spoolPending.set(s.pending);
+          metrics.spoolOldestAgeSeconds.set(s.oldestAgeSeconds);
+          metrics.spoolBytes.set(s.bytes);
+        }
+        await refreshScrapeGauges(metrics, db, producer ? [{ name: 'notifications', ...bindProbe(producer) }] : []);
+      },
     },
     callback: producer
       ? {
@@ -183,9 +245,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           accept: (input) =>
             acceptCallback(
               {
-                enqueue: (job) => producer.enqueue(job),
+                enqueue: guard ? (job) => guard.enqueue(job) : (job) => producer.enqueue(job),
                 quarantine: (record) => quarantine(db, record),
                 logger,
+                spool: spoolAppend,
               },
               input,
             ),
@@ -247,9 +310,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   const stop = async (): Promise<void> => {
     accepting = false;
-    // One budget for the whole shutdown, shared by the steps in order.
+    // One budget for the whole shutdown: each step gets what is left of it.
     const deadline = Date.now() + config.shutdownTimeoutMs;
     const remaining = (): number => Math.max(100, deadline - Date.now());
+    // 0. Readiness is already false; give load balancers time to notice before closing.
+    if (config.shutdownReadinessDelayMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(config.shutdownReadinessDelayMs, remaining())));
+    }
     // 1. Stop taking connections; in-flight callbacks finish (each is acked only when durable).
     await step(logger, 'http', remaining(), async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -260,6 +327,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     // 2. Drain workers: active jobs finish; unfinished ones are redelivered to another worker.
     if (consumer) await step(logger, 'worker', remaining(), () => consumer.close());
     if (handlerConsumer) await step(logger, 'handler-worker', remaining(), () => handlerConsumer.close());
+    if (retention) await step(logger, 'retention', remaining(), () => retention.stop());
+    // The spool stays on disk if the queue is still down; the next start drains it.
+    if (drainer) await step(logger, 'spool-drainer', remaining(), () => drainer.stop());
+    if (spool) await step(logger, 'spool', remaining(), () => spool.close());
     await step(logger, 'handler-queue', remaining(), () => handlerProducer.close());
     if (producer) await step(logger, 'queue', remaining(), () => producer.close());
     await step(logger, 'database', remaining(), () => db.$disconnect());

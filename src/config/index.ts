@@ -65,6 +65,26 @@ export interface Config {
   readonly httpRequestTimeoutMs: number;
   readonly httpHeadersTimeoutMs: number;
   readonly httpKeepAliveTimeoutMs: number;
+  /** Where the receiver spools notifications while the queue is unreachable (one directory per API process). */
+  readonly spoolDir: string;
+  /** How long a callback waits on the queue before it spools instead. */
+  readonly spoolEnqueueTimeoutMs: number;
+  /** How often the drainer re-enqueues spooled notifications. */
+  readonly spoolDrainIntervalMs: number;
+  /** Database outages shorter than this never dead-letter a notification. */
+  readonly workerRetryWindowMs: number;
+  /** First retry delay; doubles per attempt up to `workerRetryMaxDelayMs`. */
+  readonly workerRetryBaseDelayMs: number;
+  readonly workerRetryMaxDelayMs: number;
+  /** Attempts after which a notification that fails for a non-infrastructure reason is quarantined. */
+  readonly workerPoisonAttempts: number;
+  /** BullMQ lock duration: a crashed worker's jobs are recovered after about this long. */
+  readonly workerLockDurationMs: number;
+  /** Raw receipts (notifications rows) older than this are purged; order history is kept. */
+  readonly rawRetentionDays: number;
+  readonly retentionIntervalMs: number;
+  /** On SIGTERM, readiness is false for this long before the listener closes. */
+  readonly shutdownReadinessDelayMs: number;
 }
 
 export class ConfigError extends Error {
@@ -214,6 +234,17 @@ const envSchema = z.object({
   HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100, 600_000),
   HTTP_HEADERS_TIMEOUT_MS: integer(10_000, 100, 600_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: integer(5_000, 0, 600_000),
+  SPOOL_DIR: z.preprocess(emptyAsUndefined, z.string().optional()),
+  SPOOL_ENQUEUE_TIMEOUT_MS: integer(200, 10, 60_000),
+  SPOOL_DRAIN_INTERVAL_MS: integer(1000, 10, 600_000),
+  WORKER_RETRY_WINDOW_MS: integer(15 * 60_000, 1000, 7 * 24 * 3600_000),
+  WORKER_RETRY_BASE_DELAY_MS: integer(1000, 1, 600_000),
+  WORKER_RETRY_MAX_DELAY_MS: integer(30_000, 1, 3600_000),
+  WORKER_POISON_ATTEMPTS: integer(5, 1, 1000),
+  WORKER_LOCK_DURATION_MS: integer(30_000, 1000, 600_000),
+  RAW_RETENTION_DAYS: integer(90, 1, 36_500),
+  RETENTION_INTERVAL_MS: integer(3600_000, 1000, 7 * 24 * 3600_000),
+  SHUTDOWN_READINESS_DELAY_MS: integer(0, 0, 600_000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -258,5 +289,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     httpKeepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    spoolDir: e.SPOOL_DIR ?? `${e.DATA_DIR}/spool`,
+    spoolEnqueueTimeoutMs: e.SPOOL_ENQUEUE_TIMEOUT_MS,
+    spoolDrainIntervalMs: e.SPOOL_DRAIN_INTERVAL_MS,
+    workerRetryWindowMs: e.WORKER_RETRY_WINDOW_MS,
+    workerRetryBaseDelayMs: e.WORKER_RETRY_BASE_DELAY_MS,
+    workerRetryMaxDelayMs: e.WORKER_RETRY_MAX_DELAY_MS,
+    workerPoisonAttempts: e.WORKER_POISON_ATTEMPTS,
+    workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,
+    rawRetentionDays: e.RAW_RETENTION_DAYS,
+    retentionIntervalMs: e.RETENTION_INTERVAL_MS,
+    shutdownReadinessDelayMs: e.SHUTDOWN_READINESS_DELAY_MS,
   };
 }

@@ -5,6 +5,13 @@ import type { Metrics } from '../observability/metrics';
 export interface ReadinessCheck {
   readonly name: string;
   readonly check: () => Promise<void>;
+  /**
+   * A failing soft check makes the service `degraded` (still 200): e.g. the queue is down but
+   * callbacks are spooled, so traffic must keep coming here rather than be refused.
+   */
+  readonly soft?: boolean;
+  /** Extra state shown under `details` (e.g. spool depth). */
+  readonly details?: () => Record<string, unknown>;
 }
 
 export interface OpsRouteDeps {
@@ -49,21 +56,24 @@ export function opsRouter(deps: OpsRouteDeps): Router {
   });
   router.get('/readyz', async (_req: Request, res: Response) => {
     const results = await Promise.all(
-      deps.readiness.map(async ({ name, check }) => {
+      deps.readiness.map(async ({ name, check, soft }) => {
         try {
           await withTimeout(check(), deps.checkTimeoutMs ?? 2000);
-          return { name, ok: true as const };
+          return { name, soft, ok: true as const };
         } catch (error: unknown) {
-          return { name, ok: false as const, error: error instanceof Error ? error.message : String(error) };
+          return { name, soft, ok: false as const, error: error instanceof Error ? error.message : String(error) };
         }
       }),
     );
     const accepting = deps.isAccepting();
-    const ready = accepting && results.every((r) => r.ok);
+    const ready = accepting && results.every((r) => r.ok || r.soft === true);
+    const degraded = ready && results.some((r) => !r.ok);
+    const details = deps.readiness.flatMap((r) => (r.details ? [[r.name, r.details()] as const] : []));
     res.status(ready ? 200 : 503).json({
-      status: ready ? 'ready' : 'not_ready',
+      status: degraded ? 'degraded' : ready ? 'ready' : 'not_ready',
       shuttingDown: !accepting,
       checks: Object.fromEntries(results.map((r) => [r.name, r.ok ? 'ok' : r.error])),
+      ...(details.length > 0 ? { details: Object.fromEntries(details) } : {}),
     });
   });
   return router;

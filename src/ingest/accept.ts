@@ -25,6 +25,8 @@ export interface AcceptDeps {
   readonly enqueue: (job: PersistNotificationJob) => Promise<void>;
   readonly quarantine: (record: QuarantineRecord) => Promise<void>;
   readonly logger: Logger;
+  /** Fallback when `enqueue` rejects: the local spool (fsync'd). Absent: answer unavailable. */
+  readonly spool?: (job: PersistNotificationJob) => Promise<void>;
 }
 
 /** Request headers worth keeping with a receipt. Never Authorization or cookies. */
@@ -67,17 +69,32 @@ export async function acceptCallback(deps: AcceptDeps, input: IncomingCallback):
     }
     return { kind: 'malformed', reason: parsed.reason, quarantineId: receiptId };
   }
+  const job: PersistNotificationJob = {
+    receiptId,
+    receivedAt: input.receivedAt.toISOString(),
+    accountId: input.accountId,
+    remoteAddress: input.remoteAddress,
+    headers: input.headers,
+    body: text,
+  };
   try {
-    await deps.enqueue({
-      receiptId,
-      receivedAt: input.receivedAt.toISOString(),
-      accountId: input.accountId,
-      remoteAddress: input.remoteAddress,
-      headers: input.headers,
-      body: text,
-    });
+    await deps.enqueue(job);
   } catch (error: unknown) {
     const reason = error instanceof Error ? error.message : String(error);
+    if (deps.spool) {
+      try {
+        // Still durable (fsync'd to local disk): the drainer re-enqueues it when the queue is back.
+        await deps.spool(job);
+        // debug, not warn: one line per callback during an outage is noise (the drainer warns once).
+        deps.logger.debug('queue unreachable: notification spooled', { receiptId, error: reason });
+        return { kind: 'accepted', receiptId };
+      } catch (spoolError: unknown) {
+        deps.logger.error('could not spool a notification', {
+          receiptId,
+          error: spoolError instanceof Error ? spoolError.message : String(spoolError),
+        });
+      }
+    }
     deps.logger.error('could not make a notification durable', { receiptId, error: reason });
     return { kind: 'unavailable', reason: 'queue unavailable' };
   }

@@ -34,6 +34,21 @@ export interface Metrics {
   readonly authFailures: Counter<'route' | 'reason'>;
   /** Requests refused before authentication, by route and reason (rate_limited|source_not_allowed). */
   readonly requestsRefused: Counter<'route' | 'reason'>;
+  /** Notifications in the local spool, waiting for the queue (refreshed on scrape). */
+  readonly spoolPending: Gauge;
+  /** Age of the oldest spooled notification (0 when the spool is empty). */
+  readonly spoolOldestAgeSeconds: Gauge;
+  readonly spoolBytes: Gauge;
+  /** Notifications written to the spool because the queue was unreachable. */
+  readonly spoolAppended: Counter;
+  /** Spooled notifications re-enqueued once the queue was back. */
+  readonly spoolDrained: Counter;
+  /** Notifications the worker moved to quarantine after failing persistence deterministically. */
+  readonly poisonQuarantined: Counter;
+  /** Persist attempts that failed and will be retried, by cause (infrastructure|other). */
+  readonly persistRetries: Counter<'cause'>;
+  /** Raw receipts deleted by the retention purge. */
+  readonly rawReceiptsPurged: Counter;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -113,6 +128,47 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'bw_requests_refused_total',
       help: 'Requests refused before authentication: rate limited (429) or source address not allowed (403)',
       labelNames: ['route', 'reason'],
+      registers: [registry],
+    }),
+    spoolPending: new Gauge({
+      name: 'bw_spool_pending_notifications',
+      help: 'Notifications in the local spool waiting to be re-enqueued',
+      registers: [registry],
+    }),
+    spoolOldestAgeSeconds: new Gauge({
+      name: 'bw_spool_oldest_age_seconds',
+      help: 'Age of the oldest notification in the local spool (0 when empty)',
+      registers: [registry],
+    }),
+    spoolBytes: new Gauge({
+      name: 'bw_spool_bytes',
+      help: 'Size of the local spool on disk',
+      registers: [registry],
+    }),
+    spoolAppended: new Counter({
+      name: 'bw_spool_appended_total',
+      help: 'Notifications spooled because the queue was unreachable',
+      registers: [registry],
+    }),
+    spoolDrained: new Counter({
+      name: 'bw_spool_drained_total',
+      help: 'Spooled notifications re-enqueued once the queue was back',
+      registers: [registry],
+    }),
+    poisonQuarantined: new Counter({
+      name: 'bw_worker_poison_quarantined_total',
+      help: 'Notifications quarantined by the worker after failing persistence on every attempt',
+      registers: [registry],
+    }),
+    persistRetries: new Counter({
+      name: 'bw_worker_persist_retries_total',
+      help: 'Failed persist attempts that will be retried, by cause (infrastructure|other)',
+      labelNames: ['cause'],
+      registers: [registry],
+    }),
+    rawReceiptsPurged: new Counter({
+      name: 'bw_raw_receipts_purged_total',
+      help: 'Raw receipts deleted by the retention purge (order history is kept)',
       registers: [registry],
     }),
   };

@@ -4,8 +4,9 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'winston';
 import { createBatchingEnqueue } from './batching-enqueue';
 import type { BulkJob } from './batching-enqueue';
-import { QUEUES } from './catalog';
-import type { HandlerDeliveryJob, PersistNotificationJob, QueueName } from './catalog';
+import { CAPPED_EXPONENTIAL, EVENT_STREAM_MAX_LEN, QUEUES, attemptsForWindow, retryDelayMs } from './catalog';
+import type { HandlerDeliveryJob, PersistNotificationJob, QueueName, RetryPolicy } from './catalog';
+import { checkRedisSafety } from './redis-safety';
 
 /**
  * BullMQ on either of its backends: Redis (production) or PostgreSQL (embedded default, in the
@@ -87,6 +88,10 @@ export interface QueueBackendOptions {
   readonly logger: Logger;
   /** Most receipts per `addBulk` from the producer (group commit per event-loop turn); 1 = one `add` each. */
   readonly enqueueBatchMax?: number;
+  /** Retry policy of persist jobs; unset: the catalog's fixed attempts and exponential backoff. */
+  readonly retry?: RetryPolicy;
+  /** Worker job lock (and stalled-check interval): a crashed worker's jobs return after this. */
+  readonly lockDurationMs?: number;
 }
 
 const catalog = QUEUES.notifications;
@@ -117,12 +122,42 @@ interface QueueLike {
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
-function producerOf(queue: QueueLike, inspectable: Queue, batchMax = 1): NotificationProducer {
+const DEFAULT_RETRY: RetryPolicy = { windowMs: 15 * 60_000, baseDelayMs: 1000, maxDelayMs: 30_000 };
+
+interface JobOptions {
+  readonly attempts: number;
+  readonly backoff: { readonly type: string; readonly delay: number };
+  readonly removeOnComplete: { readonly age: number; readonly count: number };
+  readonly removeOnFail: { readonly age: number; readonly count: number };
+}
+
+function jobOptionsFor(retry: RetryPolicy | undefined): JobOptions {
+  if (retry === undefined) return JOB_OPTIONS;
+  return { ...JOB_OPTIONS, attempts: attemptsForWindow(retry), backoff: { type: CAPPED_EXPONENTIAL, delay: 0 } };
+}
+
+/** Worker options shared by both backends: retry delays, stalled-job recovery. */
+function workerOptionsFor(options: QueueBackendOptions) {
+  const retry = options.retry;
+  const lockDuration = options.lockDurationMs ?? 30_000;
+  return {
+    lockDuration,
+    stalledInterval: lockDuration,
+    // A job whose worker died is put back up to this many times before it is failed: a
+    // crash loop must not dead-letter a healthy notification after one crash.
+    maxStalledCount: 10,
+    // Called for the capped-exponential type only; the catalog's default uses BullMQ's own.
+    settings: { backoffStrategy: (attemptsMade: number) => retryDelayMs(retry ?? DEFAULT_RETRY, attemptsMade) },
+  };
+}
+
+function producerOf(queue: QueueLike, inspectable: Queue, batchMax = 1, retry?: RetryPolicy): NotificationProducer {
+  const jobOptions = jobOptionsFor(retry);
   const addInBulk =
     batchMax > 1 ? createBatchingEnqueue<PersistNotificationJob>((jobs) => queue.addBulk(jobs), batchMax) : undefined;
   return {
     async enqueue(job) {
-      const opts = { ...JOB_OPTIONS, jobId: catalog.jobId(job) };
+      const opts = { ...jobOptions, jobId: catalog.jobId(job) };
       if (addInBulk) await addInBulk({ name: catalog.jobName, data: job, opts });
       else await queue.add(catalog.jobName, job, opts);
     },
@@ -199,21 +234,24 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
     return {
       kind: 'redis',
       description: `BullMQ on Redis ${redact(url)}`,
-      prepare: () => Promise.resolve(),
+      // Never fails the start: an unsafe Redis is logged loudly (docs/operations.md).
+      prepare: () => checkRedisSafety(url, logger),
       createProducer() {
         // Fail fast: a producer that waits for Redis would hold the callback open; the
         // caller decides what to do instead (spool or 503).
         const queue = new Queue<PersistNotificationJob>(catalog.name, {
           prefix,
           connection: { url, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 },
+          streams: { events: { maxLen: EVENT_STREAM_MAX_LEN } },
         });
         queue.on('error', onError('producer'));
-        return producerOf(queue, queue, options.enqueueBatchMax);
+        return producerOf(queue, queue, options.enqueueBatchMax, options.retry);
       },
       createConsumer(processor, concurrency) {
         const worker = new Worker<PersistNotificationJob>(catalog.name, processor, {
           prefix,
           concurrency,
+          ...workerOptionsFor(options),
           // Workers must wait for Redis forever rather than fail commands mid-job.
           connection: { url, maxRetriesPerRequest: null },
         });
@@ -265,12 +303,13 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
       queue.on('error', onError('producer'));
       // Same Queue class, typed with its PostgreSQL backend; bull-board's adapter is typed
       // against the default (Redis) parameters and only uses the shared public API.
-      return producerOf(queue, queue as unknown as Queue, options.enqueueBatchMax);
+      return producerOf(queue, queue as unknown as Queue, options.enqueueBatchMax, options.retry);
     },
     createConsumer(processor, concurrency) {
       const worker = new PgWorker<PersistNotificationJob>(catalog.name, processor, {
         connection: { ...connection, max: Math.max(4, concurrency + 2) },
         concurrency,
+        ...workerOptionsFor(options),
       });
       worker.on('error', onError('worker'));
       return { close: () => worker.close() };

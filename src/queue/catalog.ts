@@ -54,3 +54,37 @@ export interface HandlerDeliveryJob {
   /** handler_deliveries.retries when the job was added (0 unless re-queued by an operator). */
   readonly retries: number;
 }
+
+/** Backoff type name of the notifications queue's capped exponential retry (see below). */
+export const CAPPED_EXPONENTIAL = 'capped-exponential';
+
+export interface RetryPolicy {
+  /** Outages shorter than this never exhaust a job's attempts. */
+  readonly windowMs: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/** Delay before retry number `attemptsMade` (1-based): base, 2x base, 4x base ... capped. */
+export function retryDelayMs(policy: RetryPolicy, attemptsMade: number): number {
+  const exponent = Math.max(0, Math.min(attemptsMade - 1, 30));
+  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exponent);
+}
+
+/**
+ * Attempts such that the retries of one job span at least the window: a database down for
+ * less than the window can never push a job to the failed (dead-letter) set.
+ */
+export function attemptsForWindow(policy: RetryPolicy): number {
+  let attempts = 1;
+  let waited = 0;
+  while (waited < policy.windowMs) {
+    waited += retryDelayMs(policy, attempts);
+    attempts += 1;
+  }
+  // One more for the attempt that runs once the outage is over.
+  return attempts + 1;
+}
+
+/** Events kept in a queue's Redis event stream (approximate cap, so memory stays bounded). */
+export const EVENT_STREAM_MAX_LEN = 1000;

@@ -17,3 +17,15 @@ export async function quarantine(db: Database, record: QuarantineRecord): Promis
     VALUES (${record.id}::uuid, ${record.receivedAt}, ${record.accountId}, ${record.remoteAddress},
             ${JSON.stringify(record.headers)}::jsonb, ${new Uint8Array(record.body)}, ${record.reason})`;
 }
+
+/**
+ * Like `quarantine`, but idempotent on the id (a receipt id): a worker that quarantines a poison
+ * job and dies before the job completes may quarantine it again on redelivery.
+ */
+export async function quarantineOnce(db: Database, record: QuarantineRecord): Promise<void> {
+  await db.$executeRaw`
+    INSERT INTO quarantined_notifications (id, received_at, account_id, remote_address, headers, body, reason)
+    VALUES (${record.id}::uuid, ${record.receivedAt}, ${record.accountId}, ${record.remoteAddress},
+            ${JSON.stringify(record.headers)}::jsonb, ${new Uint8Array(record.body)}, ${record.reason})
+    ON CONFLICT (id) DO NOTHING`;
+}

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import type { Logger } from 'winston';
@@ -91,6 +92,8 @@ export async function bootService(options: BootOptions): Promise<RunningService>
     CALLBACK_BASIC_AUTH: `${CALLBACK_USER}:${CALLBACK_PASSWORD}`,
     API_KEYS: `reader:${READ_KEY}:read,ops:${ADMIN_KEY}:admin`,
     SHUTDOWN_TIMEOUT_MS: '5000',
+    // Each service its own spool directory, so no test drains another's spooled receipts.
+    SPOOL_DIR: path.join(tmpdir(), uniqueName('bw-spool')),
     ...options.env,
   });
   return startService(config, options.logger ?? silentLogger());
