@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { BandwidthConfig } from './bandwidth';
+import { bandwidthConfigOf, bandwidthEnvShape } from './bandwidth';
 
 /**
  * The one place that reads the environment (STYLE: config is parsed once).
@@ -38,6 +40,8 @@ export interface Config {
   readonly queuePrefix: string;
   readonly workerConcurrency: number;
   readonly shutdownTimeoutMs: number;
+  /** Bandwidth Numbers API integration; undefined unless its credentials are set. */
+  readonly bandwidth: BandwidthConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -132,6 +136,7 @@ const envSchema = z.object({
   ),
   WORKER_CONCURRENCY: integer(8, 1, 256),
   SHUTDOWN_TIMEOUT_MS: integer(8000, 100, 600_000),
+  ...bandwidthEnvShape,
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -144,6 +149,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  const bandwidth = bandwidthConfigOf(e);
+  if (!bandwidth.ok) throw new ConfigError(bandwidth.problems);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -159,5 +166,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     queuePrefix: e.QUEUE_PREFIX,
     workerConcurrency: e.WORKER_CONCURRENCY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    bandwidth: bandwidth.config,
   };
 }
