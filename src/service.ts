@@ -21,6 +21,9 @@ import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor } from './worker/persist-notification';
 import type { Metrics } from './observability/metrics';
 import { createMetrics } from './observability/metrics';
+import type { BandwidthIntegration } from './bandwidth/integration';
+import { startBandwidthIntegration } from './bandwidth/integration';
+import type { DispatchReconciled } from './bandwidth/reconcile';
 
 /**
  * Wires config -> connections -> roles. main.ts calls this and owns the process (signals,
@@ -70,7 +73,17 @@ async function step(logger: Logger, name: string, timeoutMs: number, action: () 
   }
 }
 
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+/** Ports wired at the composition root (the lead wires handler dispatch here). */
+export interface ServiceExtras {
+  /** Hands a `source=reconcile` notification to the handlers; no-op when absent. */
+  readonly dispatchReconciled?: DispatchReconciled;
+}
+
+export async function startService(
+  config: Config,
+  logger: Logger,
+  extras: ServiceExtras = {},
+): Promise<RunningService> {
   const metrics = createMetrics();
   let embedded: EmbeddedPostgres | undefined;
   let databaseUrl = config.databaseUrl;
@@ -114,6 +127,20 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const consumer: NotificationConsumer | undefined = runsWorker
     ? queueBackend.createConsumer(createPersistProcessor({ db, logger, metrics }), config.workerConcurrency)
     : undefined;
+
+  // Bandwidth keep-alive and reconciliation: only with credentials, only where workers run.
+  const bandwidth: BandwidthIntegration | undefined =
+    runsWorker && config.bandwidth
+      ? await startBandwidthIntegration({
+          config: config.bandwidth,
+          callbackCredentials: config.callbackCredentials,
+          queue: { redisUrl: config.redisUrl, databaseUrl, prefix: config.queuePrefix, logger },
+          db,
+          logger,
+          registry: metrics.registry,
+          dispatch: extras.dispatchReconciled,
+        })
+      : undefined;
 
   let accepting = true;
   const readiness: ReadinessCheck[] = [{ name: 'database', check: () => pingDatabase(db) }];
@@ -182,6 +209,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     });
     server.closeAllConnections();
     // 2. Drain workers: active jobs finish; unfinished ones are redelivered to another worker.
+    if (bandwidth) await step(logger, 'bandwidth', t, () => bandwidth.close());
     if (consumer) await step(logger, 'worker', t, () => consumer.close());
     if (producer) await step(logger, 'queue', t, () => producer.close());
     await step(logger, 'database', t, () => db.$disconnect());

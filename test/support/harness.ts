@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import type { Logger } from 'winston';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import type { RunningService } from '../../src/service';
+import type { RunningService, ServiceExtras } from '../../src/service';
 import { startService } from '../../src/service';
 
 /** Shared test harness: real PostgreSQL and Redis from global-setup, isolated per test file. */
@@ -76,6 +76,8 @@ export interface BootOptions {
   readonly databaseUrl: string;
   readonly queue: 'redis' | 'postgres';
   readonly env?: Record<string, string>;
+  /** Ports wired at the composition root (e.g. a recording handler dispatch). */
+  readonly extras?: ServiceExtras;
 }
 
 /** Boots the real service in-process (port 0) against the given database and queue backend. */
@@ -91,7 +93,7 @@ export async function bootService(options: BootOptions): Promise<RunningService>
     SHUTDOWN_TIMEOUT_MS: '5000',
     ...options.env,
   });
-  return startService(config, silentLogger());
+  return startService(config, silentLogger(), options.extras);
 }
 
 /** Polls until `probe` returns a value (not undefined) or the deadline passes. */
