@@ -283,13 +283,12 @@ export async function keepSubscriptionsAlive(deps: SubscriptionDeps): Promise<Ke
           lastStatus: r.lastStatus,
         });
       }
-      if (remaining === null || remaining < config.renewBeforeSeconds) {
-        await updateCallbackSubscription(
-          deps,
-          s.id,
-          { expirySeconds: s.expirySeconds ?? config.subscriptionExpirySeconds },
-          true,
-        );
+      const expirySeconds = s.expirySeconds ?? config.subscriptionExpirySeconds;
+      // Never a window wider than half the expiry: a short-lived subscription would else be
+      // renewed on every run.
+      const window = Math.min(config.renewBeforeSeconds, expirySeconds / 2);
+      if (remaining === null || remaining < window) {
+        await updateCallbackSubscription(deps, s.id, { expirySeconds }, true);
         renewed += 1;
         metrics?.renewals.inc({ result: 'renewed' });
         logger.info('subscription renewed', { subscriptionId: s.id, remainingSeconds: remaining });
