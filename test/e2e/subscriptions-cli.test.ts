@@ -171,6 +171,26 @@ describe('subscriptions CLI and keep-alive', () => {
     expect(order['history']).toEqual([expect.objectContaining({ status: 'SUBMITTED', source: 'reconcile' })]);
   });
 
+  it('creates again a subscription that vanished at Bandwidth, and forgets a per-order one that ended', async () => {
+    const created = await cli('subscriptions', 'create', '--event-type', 'MESSAGING_LOST');
+    const lost = /created subscription (\S+)/.exec(created.out)?.[1] ?? '';
+    const perOrder = [...stub.subscriptions.values()].find((s) => s.orderId === 'early-order')?.id ?? '';
+    expect(await stored(perOrder)).toBeDefined();
+    // Both disappear at Bandwidth: one expired while we were down, the other's order ended.
+    stub.subscriptions.delete(lost);
+    stub.subscriptions.delete(perOrder);
+
+    const replacement = await eventually(async () => {
+      const rows = await service.db.subscription.findMany({ where: { eventType: 'MESSAGING_LOST' } });
+      return rows.length === 1 && rows[0]?.id !== lost ? rows[0] : undefined;
+    });
+    expect(stub.subscriptions.get(replacement.id)).toMatchObject({
+      eventType: 'MESSAGING_LOST',
+      password: CALLBACK_PASSWORD,
+    });
+    await eventually(async () => ((await stored(perOrder)) === undefined ? true : undefined));
+  });
+
   it('explains usage errors and never logs credentials', async () => {
     const usage = await cli('subscriptions', 'create');
     expect(usage.code).toBe(64);
