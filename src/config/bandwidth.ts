@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { emptyAsUndefined, integer } from './env-helpers';
 
 /**
  * Settings of the Bandwidth Numbers API integration (issue #9): client credentials, the
@@ -36,21 +37,7 @@ export interface BandwidthConfig {
   readonly reconcileBatchSize: number;
 }
 
-const emptyAsUndefined = (value: unknown): unknown =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-
 const optionalText = z.preprocess(emptyAsUndefined, z.string().trim().optional());
-
-const integer = (fallback: number, min: number, max: number) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z.coerce
-      .number()
-      .int('must be a whole number')
-      .min(min, `must be at least ${min}`)
-      .max(max, `must be at most ${max}`)
-      .default(fallback),
-  );
 
 const httpUrl = z
   .string()

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { BandwidthConfig } from './bandwidth';
 import { bandwidthConfigOf, bandwidthEnvShape } from './bandwidth';
+import { emptyAsUndefined, integer } from './env-helpers';
 
 /**
  * The one place that reads the environment (STYLE: config is parsed once).
@@ -52,20 +53,6 @@ export class ConfigError extends Error {
 }
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
-
-const emptyAsUndefined = (value: unknown): unknown =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-
-const integer = (fallback: number, min: number, max: number) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z.coerce
-      .number()
-      .int('must be a whole number')
-      .min(min, `must be at least ${min}`)
-      .max(max, `must be at most ${max}`)
-      .default(fallback),
-  );
 
 const postgresUrl = z
   .string()

@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { reconcileStuckOrders } from '../../src/bandwidth/reconcile';
+import { noDispatch, reconcileStuckOrders } from '../../src/bandwidth/reconcile';
 import { parseNotificationXml } from '../../src/ingest/parse';
 import type { RunningService } from '../../src/service';
 import type { BandwidthStub } from '../support/bandwidth-stub';
@@ -132,31 +132,18 @@ describe.each(['redis', 'postgres'] as const)('reconciliation with BullMQ on %s'
     const before = stub.requestsTo('GET', new RegExp(`^/portins/${NEWER_LOCALLY}$`)).length;
     expect(before).toBe(1);
     const { logger } = capturingLogger();
-    const summary = await reconcileStuckOrders(
-      {
-        db: service.db,
-        client: stubClient(stub, logger),
-        logger,
-        metrics: undefined,
-        dispatch: () => Promise.resolve(),
-      },
-      { idleSeconds: 0, recheckSeconds: 3600, limit: 10, minRequestIntervalMs: 0 },
-    );
+    const runOnce = (idleSeconds: number, recheckSeconds: number) =>
+      reconcileStuckOrders(
+        { db: service.db, client: stubClient(stub, logger), logger, metrics: undefined, dispatch: noDispatch },
+        { idleSeconds, recheckSeconds, limit: 10, minRequestIntervalMs: 0 },
+      );
+    const summary = await runOnce(0, 3600);
     expect(summary).toEqual({ checked: 0 });
 
     const fresh = readExample('portins-foc.xml').replace(PORTIN, 'fresh-order-1');
     await request(service.app).post('/callbacks/bandwidth').set('Authorization', basicAuth()).send(fresh).expect(200);
     await eventually(async () => ((await getOrder('fresh-order-1')).status === 'FOC' ? true : undefined));
-    const idle = await reconcileStuckOrders(
-      {
-        db: service.db,
-        client: stubClient(stub, logger),
-        logger,
-        metrics: undefined,
-        dispatch: () => Promise.resolve(),
-      },
-      { idleSeconds: 3600, recheckSeconds: 0, limit: 10, minRequestIntervalMs: 0 },
-    );
+    const idle = await runOnce(3600, 0);
     // Only the idle threshold keeps it out (recheck 0): it had an event moments ago.
     expect(idle).toEqual({ checked: 0 });
   });
