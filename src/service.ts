@@ -208,8 +208,9 @@ export async function startService(
       await closed;
     });
     server.closeAllConnections();
+    // Bandwidth maintenance jobs (keep-alive, reconcile) stop first: they are re-run on schedule.
+    if (bandwidth) await step(logger, 'bandwidth', config.shutdownTimeoutMs, () => bandwidth.close());
     // 2. Drain workers: active jobs finish; unfinished ones are redelivered to another worker.
-    if (bandwidth) await step(logger, 'bandwidth', t, () => bandwidth.close());
     if (consumer) await step(logger, 'worker', t, () => consumer.close());
     if (producer) await step(logger, 'queue', t, () => producer.close());
     await step(logger, 'database', t, () => db.$disconnect());

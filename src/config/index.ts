@@ -103,6 +103,8 @@ const apiKeyList = z.string().transform((value, ctx): ApiKey[] => {
 });
 
 const envSchema = z.object({
+  // Per-feature settings, merged (src/config/<feature>.ts).
+  ...bandwidthEnvShape,
   PORT: integer(3000, 0, 65535),
   HOST: z.preprocess(emptyAsUndefined, z.string().default('0.0.0.0')),
   DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
@@ -123,7 +125,6 @@ const envSchema = z.object({
   ),
   WORKER_CONCURRENCY: integer(8, 1, 256),
   SHUTDOWN_TIMEOUT_MS: integer(8000, 100, 600_000),
-  ...bandwidthEnvShape,
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
