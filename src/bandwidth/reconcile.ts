@@ -18,8 +18,11 @@ import { buildXml } from './xml';
  * notification + history entry, dispatched to handlers like any notification.
  */
 
-/** Hands a recorded notification to the handlers (issue #5 provides it; no-op by default). */
-export type DispatchReconciled = (notificationId: string, source: 'reconcile') => Promise<void>;
+/**
+ * Hands a recorded notification to the handlers (issue #5's dispatchNotification fits; no-op
+ * by default). Its result is not used: the history entry is durable either way.
+ */
+export type DispatchReconciled = (notificationId: string, source: 'reconcile') => Promise<unknown>;
 
 export const noDispatch: DispatchReconciled = () => Promise.resolve();
 
