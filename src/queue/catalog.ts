@@ -30,6 +30,8 @@ export const QUEUES = {
   },
   bandwidth: {
     name: 'bandwidth',
+    /** Default job name; the bandwidth queue names each job by its task (keepalive, reconcile, ...). */
+    jobName: 'maintenance',
     /** Job scheduler ids: upserting them from every worker process is idempotent. */
     keepAliveSchedulerId: 'subscriptions-keepalive',
     reconcileSchedulerId: 'reconcile-stuck-orders',
