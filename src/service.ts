@@ -37,6 +37,9 @@ import { createHandlerDeliveryProcessor, createHandlerFailureRecorder } from './
 import type { QueueProbe } from './observability/scrape';
 import { primeCallbackOutcomes, refreshScrapeGauges } from './observability/scrape';
 import { queueBoardRouter } from './http/queue-board';
+import type { BandwidthIntegration } from './bandwidth/integration';
+import { startBandwidthIntegration } from './bandwidth/integration';
+import type { DispatchReconciled } from './bandwidth/reconcile';
 
 /**
  * Wires config -> connections -> roles. main.ts calls this and owns the process (signals,
@@ -88,7 +91,17 @@ async function step(logger: Logger, name: string, timeoutMs: number, action: () 
   }
 }
 
-export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+/** Ports wired at the composition root (the lead wires handler dispatch here). */
+export interface ServiceExtras {
+  /** Hands a `source=reconcile` notification to the handlers; no-op when absent. */
+  readonly dispatchReconciled?: DispatchReconciled;
+}
+
+export async function startService(
+  config: Config,
+  logger: Logger,
+  extras: ServiceExtras = {},
+): Promise<RunningService> {
   const metrics = createMetrics();
   // First: a bad handlers file stops the start before anything is opened (fail closed).
   const handlerRegistry = await loadHandlerRegistry(config.handlersConfig, logger);
@@ -208,6 +221,20 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       }
     : undefined;
 
+  // Bandwidth keep-alive and reconciliation: only with credentials, only where workers run.
+  const bandwidth: BandwidthIntegration | undefined =
+    runsWorker && config.bandwidth
+      ? await startBandwidthIntegration({
+          config: config.bandwidth,
+          callbackCredentials: config.callbackCredentials,
+          queue: { redisUrl: config.redisUrl, databaseUrl, prefix: config.queuePrefix, logger },
+          db,
+          logger,
+          registry: metrics.registry,
+          dispatch: extras.dispatchReconciled ?? dispatcher.dispatchNotification,
+        })
+      : undefined;
+
   let accepting = true;
   const readiness: ReadinessCheck[] = [{ name: 'database', check: () => pingDatabase(db) }];
   if (producer && spool) {
@@ -324,6 +351,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await closed;
     });
     server.closeAllConnections();
+    // Bandwidth maintenance jobs (keep-alive, reconcile) stop first: they are re-run on schedule.
+    if (bandwidth) await step(logger, 'bandwidth', remaining(), () => bandwidth.close());
     // 2. Drain workers: active jobs finish; unfinished ones are redelivered to another worker.
     if (consumer) await step(logger, 'worker', remaining(), () => consumer.close());
     if (handlerConsumer) await step(logger, 'handler-worker', remaining(), () => handlerConsumer.close());

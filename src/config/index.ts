@@ -1,5 +1,8 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import type { BandwidthConfig } from './bandwidth';
+import { bandwidthConfigOf, bandwidthEnvShape } from './bandwidth';
+import { emptyAsUndefined, integer } from './env-helpers';
 
 /**
  * The one place that reads the environment (STYLE: config is parsed once).
@@ -85,6 +88,8 @@ export interface Config {
   readonly retentionIntervalMs: number;
   /** On SIGTERM, readiness is false for this long before the listener closes. */
   readonly shutdownReadinessDelayMs: number;
+  /** Bandwidth Numbers API integration; undefined unless its credentials are set. */
+  readonly bandwidth: BandwidthConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -95,20 +100,6 @@ export class ConfigError extends Error {
 }
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
-
-const emptyAsUndefined = (value: unknown): unknown =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-
-const integer = (fallback: number, min: number, max: number) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z.coerce
-      .number()
-      .int('must be a whole number')
-      .min(min, `must be at least ${min}`)
-      .max(max, `must be at most ${max}`)
-      .default(fallback),
-  );
 
 const postgresUrl = z
   .string()
@@ -200,6 +191,8 @@ const trustProxySetting = z.string().transform((value, ctx): false | number | st
 });
 
 const envSchema = z.object({
+  // Per-feature settings, merged (src/config/<feature>.ts).
+  ...bandwidthEnvShape,
   PORT: integer(3000, 0, 65535),
   HOST: z.preprocess(emptyAsUndefined, z.string().default('0.0.0.0')),
   DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
@@ -260,6 +253,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
     throw new ConfigError(['HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS']);
   }
+  const bandwidth = bandwidthConfigOf(e);
+  if (!bandwidth.ok) throw new ConfigError(bandwidth.problems);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -300,5 +295,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     rawRetentionDays: e.RAW_RETENTION_DAYS,
     retentionIntervalMs: e.RETENTION_INTERVAL_MS,
     shutdownReadinessDelayMs: e.SHUTDOWN_READINESS_DELAY_MS,
+    bandwidth: bandwidth.config,
   };
 }

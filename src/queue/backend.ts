@@ -5,7 +5,13 @@ import type { Logger } from 'winston';
 import { createBatchingEnqueue } from './batching-enqueue';
 import type { BulkJob } from './batching-enqueue';
 import { CAPPED_EXPONENTIAL, EVENT_STREAM_MAX_LEN, QUEUES, attemptsForWindow, retryDelayMs } from './catalog';
-import type { HandlerDeliveryJob, PersistNotificationJob, QueueName, RetryPolicy } from './catalog';
+import type {
+  BandwidthMaintenanceJob,
+  HandlerDeliveryJob,
+  PersistNotificationJob,
+  QueueName,
+  RetryPolicy,
+} from './catalog';
 import { checkRedisSafety } from './redis-safety';
 
 /**
@@ -53,6 +59,7 @@ export interface QueueBackend {
 export interface JobPayloads {
   notifications: PersistNotificationJob;
   handlerDeliveries: HandlerDeliveryJob;
+  bandwidth: BandwidthMaintenanceJob;
 }
 
 export interface JobAddOptions {

@@ -43,6 +43,22 @@ export const QUEUES = {
     removeOnComplete: { age: 24 * 3600, count: 10_000 },
     removeOnFail: { age: 7 * 24 * 3600, count: 50_000 },
   },
+  bandwidth: {
+    name: 'bandwidth',
+    /** Default job name; the bandwidth queue names each job by its task (keepalive, reconcile, ...). */
+    jobName: 'maintenance',
+    /** Job scheduler ids: upserting them from every worker process is idempotent. */
+    keepAliveSchedulerId: 'subscriptions-keepalive',
+    reconcileSchedulerId: 'reconcile-stuck-orders',
+    /** Deterministic: a per-order look-up is queued once per subscription. */
+    reconcileOrderJobId: (orderId: string, subscriptionId: string): string =>
+      `reconcile-order-${subscriptionId}-${orderId}`,
+    // A failed run is retried a little; the next scheduled run comes anyway.
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 5000 },
+    removeOnComplete: { count: 200 },
+    removeOnFail: { count: 1000 },
+  },
 } as const;
 
 export type QueueName = keyof typeof QUEUES;
@@ -88,3 +104,9 @@ export function attemptsForWindow(policy: RetryPolicy): number {
 
 /** Events kept in a queue's Redis event stream (approximate cap, so memory stays bounded). */
 export const EVENT_STREAM_MAX_LEN = 1000;
+/** Bandwidth API maintenance (issue #9): scheduled keep-alive and reconciliation, one-off look-ups. */
+export type BandwidthMaintenanceJob =
+  | { readonly task: 'keepalive' }
+  | { readonly task: 'reconcile' }
+  /** Right after a per-order subscription is created (Bandwidth advises a status check then). */
+  | { readonly task: 'reconcile-order'; readonly orderId: string; readonly orderType: string };

@@ -6,7 +6,7 @@ import { Client } from 'pg';
 import type { Logger } from 'winston';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import type { RunningService } from '../../src/service';
+import type { RunningService, ServiceExtras } from '../../src/service';
 import { startService } from '../../src/service';
 
 /** Shared test harness: real PostgreSQL and Redis from global-setup, isolated per test file. */
@@ -79,6 +79,8 @@ export interface BootOptions {
   readonly env?: Record<string, string>;
   /** Defaults to a silent logger; pass one to assert on what the service logs. */
   readonly logger?: Logger;
+  /** Ports wired at the composition root (e.g. a recording handler dispatch). */
+  readonly extras?: ServiceExtras;
 }
 
 /** Boots the real service in-process (port 0) against the given database and queue backend. */
@@ -96,7 +98,7 @@ export async function bootService(options: BootOptions): Promise<RunningService>
     SPOOL_DIR: path.join(tmpdir(), uniqueName('bw-spool')),
     ...options.env,
   });
-  return startService(config, options.logger ?? silentLogger());
+  return startService(config, options.logger ?? silentLogger(), options.extras);
 }
 
 /** Polls until `probe` returns a value (not undefined) or the deadline passes. */
