@@ -70,6 +70,20 @@ const QUARANTINED_PROPERTIES: JsonObject = {
 };
 
 export const OPENAPI_SCHEMAS: Record<string, JsonObject> = {
+  SecuritySettings: closed({
+    callbackAuth: closed({ enabled: { type: 'boolean' }, credentialPairs: { type: 'integer', minimum: 0 } }),
+    callbackAllowedCidrs: { type: 'array', items: { type: 'string' } },
+    trustProxy: { type: ['boolean', 'integer', 'string'] },
+    rateLimits: closed({
+      windowMs: { type: 'integer' },
+      callback: { type: 'integer', minimum: 0 },
+      api: { type: 'integer', minimum: 0 },
+    }),
+    apiKeys: {
+      type: 'array',
+      items: closed({ name: { type: 'string' }, scope: { type: 'string', enum: ['read', 'admin'] } }),
+    },
+  }),
   DeadLetter: closed({
     id: { type: 'string', format: 'uuid', description: 'Delivery id (also sent as X-Webhook-Id)' },
     notificationId: { type: 'string', format: 'uuid' },
@@ -353,6 +367,14 @@ export const OPENAPI_PATHS: Record<string, JsonObject> = {
         '503': errorResponse('Queue unavailable'),
         ...ADMIN_ERRORS,
       },
+    },
+  },
+  '/api/v1/admin/security': {
+    get: {
+      operationId: 'getSecuritySettings',
+      summary: 'Which receiver protections are switched on (names and counts only, never secrets). Admin scope.',
+      security: bearer,
+      responses: { '200': json(ref('SecuritySettings'), 'Current security settings'), ...ADMIN_ERRORS },
     },
   },
   '/api/v1/admin/dead-letters': {
