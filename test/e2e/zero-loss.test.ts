@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -115,11 +116,13 @@ describe('worker faults and retention', () => {
   const post = (body: string) => postCallback(service, body);
 
   it('quarantines a poison notification after its attempts without blocking the others', async () => {
-    // A NUL character parses as XML text but PostgreSQL refuses it in a text column: every
-    // attempt to persist it fails the same way.
+    // A CustomerOrderId far larger than a btree index entry may be (about 2.7 kB) passes the
+    // XML limits and parses, but PostgreSQL refuses it in orders_customer_order_id_idx: every
+    // attempt to persist it fails the same way. (Random hex so that compression cannot save it.)
+    const huge = randomBytes(4000).toString('hex');
     const poison = notification('poison-1', 'SUBMITTED', 3).replace(
       '</Notification>',
-      '<Note>bad\u0000note</Note></Notification>',
+      `<CustomerOrderId>${huge}</CustomerOrderId></Notification>`,
     );
     expect((await post(poison)).status).toBe(200);
     for (let i = 0; i < 5; i += 1) expect((await post(notification(`healthy-${i}`, 'SUBMITTED', 3))).status).toBe(200);
