@@ -1,3 +1,4 @@
+import { handlersCommand } from './handlers-command';
 import { reconcileCommand } from './reconcile';
 import { subscriptionsCommand } from './subscriptions';
 import type { CliCommand } from './types';
@@ -9,4 +10,5 @@ import type { CliCommand } from './types';
 export const COMMANDS: Readonly<Record<string, CliCommand>> = {
   subscriptions: subscriptionsCommand,
   reconcile: reconcileCommand,
+  handlers: handlersCommand,
 };

@@ -191,6 +191,15 @@ describe('subscriptions CLI and keep-alive', () => {
     await eventually(async () => ((await stored(perOrder)) === undefined ? true : undefined));
   });
 
+  it('serves the handler commands as a group of the same CLI', async () => {
+    const list = await cli('handlers', 'dead-letters', 'list');
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.out)).toEqual({ data: [], more: false });
+    const bad = await cli('handlers', 'dead-letters', 'retry');
+    expect(bad.code).toBe(64);
+    expect(bad.err).toMatch(/needs a delivery id/);
+  });
+
   it('explains usage errors and never logs credentials', async () => {
     const usage = await cli('subscriptions', 'create');
     expect(usage.code).toBe(64);
