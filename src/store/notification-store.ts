@@ -321,6 +321,23 @@ function receiptRecord(receipt: ReceiptToPersist, ord: number, duplicateOf: stri
  * that another transaction stored meanwhile fails it with `BatchRaceError`.
  */
 export async function persistReceipts(db: Database, receipts: readonly ReceiptToPersist[]): Promise<PersistOutcome[]> {
+  // A race is with another batch that stored a copy of one of these notifications while this
+  // one was deciding: it has committed by the time the conflict is seen, so a second attempt
+  // (a new transaction) sees its receipt and stores ours as a duplicate.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await persistBatchOnce(db, receipts);
+    } catch (error: unknown) {
+      if (!(error instanceof BatchRaceError) || attempt >= BATCH_RACE_ATTEMPTS) throw error;
+    }
+  }
+}
+
+const BATCH_RACE_ATTEMPTS = 3;
+/** A batch holds up to a few hundred receipts: more than Prisma's default 5 s on a busy host. */
+const BATCH_TRANSACTION = { timeout: 30_000 } as const;
+
+async function persistBatchOnce(db: Database, receipts: readonly ReceiptToPersist[]): Promise<PersistOutcome[]> {
   if (receipts.length === 0) return [];
   return db.$transaction(async (tx) => {
     // 1. What the database already holds: receipts by id, originals by dedup key.
@@ -486,9 +503,6 @@ export async function persistReceipts(db: Database, receipts: readonly ReceiptTo
     return outcomesOf(plans, receipts, applied);
   }, BATCH_TRANSACTION);
 }
-
-/** A batch holds up to a few hundred receipts: more than Prisma's default 5 s on a busy host. */
-const BATCH_TRANSACTION = { timeout: 30_000 } as const;
 
 function outcomesOf(
   plans: readonly BatchPlan[],

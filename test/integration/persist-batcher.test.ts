@@ -4,6 +4,7 @@ import type { PersistOutcome, ReceiptToPersist } from '../../src/store/notificat
 import type { Database } from '../../src/store/prisma';
 import { createDatabase } from '../../src/store/prisma';
 import { createPersistBatcher } from '../../src/worker/persist-batcher';
+import { persistReceipts } from '../../src/store/notification-store';
 import type { TestDatabase } from '../support/harness';
 import { createTestDatabase, silentLogger, uniqueName } from '../support/harness';
 import { receiptsOf } from '../support/order-scenarios';
@@ -99,5 +100,21 @@ describe('persist batcher', () => {
     const results = await Promise.all(receipts(10).map((r) => persist(r)));
     expect(results.every((o) => o.kind === 'stored')).toBe(true);
     expect(batches.map(([size]) => size).sort()).toEqual([2, 4, 4]);
+  });
+
+  it('stores a notification once when two batches in flight both hold a copy of it', async () => {
+    const [first, second, third] = receipts(3);
+    const copy = { ...second!, receiptId: randomUUID(), receivedAt: new Date(second!.receivedAt.getTime() + 1) };
+    const [a, b] = await Promise.all([persistReceipts(db, [first!, second!]), persistReceipts(db, [copy, third!])]);
+    const kinds = [a[1]?.kind, b[0]?.kind].sort();
+    expect(kinds).toEqual(['duplicate', 'stored']);
+    expect(a[0]?.kind).toBe('stored');
+    expect(b[1]?.kind).toBe('stored');
+    const orderId = first!.notification.orderId!;
+    expect(await db.orderEvent.count({ where: { orderId } })).toBe(3);
+    const original = await db.notification.findFirstOrThrow({
+      where: { orderId, outcome: 'accepted', duplicateCount: 1 },
+    });
+    expect([second!.receiptId, copy.receiptId]).toContain(original.id);
   });
 });
