@@ -1,6 +1,7 @@
 import type { BandwidthNotification } from '../domain/notification';
 import type { OrderHistoryEvent, OrderingDecision, ReplayedOrder } from '../domain/ordering';
 import { replayOrderHistory } from '../domain/ordering';
+import { Prisma } from '../generated/prisma/client';
 import type { Database } from './prisma';
 
 /** Everything the worker knows about one receipt when it persists it. */
@@ -22,6 +23,17 @@ export type PersistOutcome =
   | { readonly kind: 'duplicate'; readonly duplicateOf: string }
   /** This receipt was already persisted (job redelivered): nothing changed. */
   | { readonly kind: 'already_persisted' };
+
+/**
+ * How a later receipt of a known order updates its row (single and batched upsert): first
+ * non-null ids win, `known` only while every receipt is known, earliest/latest arrival.
+ */
+const MERGE_ORDER = Prisma.sql`ON CONFLICT (order_id) DO UPDATE SET
+  customer_order_id = COALESCE(orders.customer_order_id, EXCLUDED.customer_order_id),
+  account_id = COALESCE(orders.account_id, EXCLUDED.account_id),
+  known = orders.known AND EXCLUDED.known,
+  first_seen_at = LEAST(orders.first_seen_at, EXCLUDED.first_seen_at),
+  last_event_at = GREATEST(orders.last_event_at, EXCLUDED.last_event_at)`;
 
 type Transaction = Parameters<Parameters<Database['$transaction']>[0]>[0];
 
@@ -182,12 +194,7 @@ export async function persistReceipt(db: Database, receipt: ReceiptToPersist): P
       INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at)
       VALUES (${n.orderId}, ${n.orderType ?? 'unknown'}, ${n.customerOrderId}, ${n.known}, ${receipt.accountId},
               ${receipt.receivedAt}, ${receipt.receivedAt})
-      ON CONFLICT (order_id) DO UPDATE SET
-        customer_order_id = COALESCE(orders.customer_order_id, EXCLUDED.customer_order_id),
-        account_id = COALESCE(orders.account_id, EXCLUDED.account_id),
-        known = orders.known AND EXCLUDED.known,
-        first_seen_at = LEAST(orders.first_seen_at, EXCLUDED.first_seen_at),
-        last_event_at = GREATEST(orders.last_event_at, EXCLUDED.last_event_at)
+      ${MERGE_ORDER}
       RETURNING order_type`;
     const orderType = rows[0]?.order_type;
     if (orderType === undefined) throw new Error('order upsert returned no row');
@@ -443,12 +450,7 @@ async function persistBatchOnce(db: Database, receipts: readonly ReceiptToPersis
         FROM jsonb_to_recordset(${JSON.stringify([...upserts.values()])}::jsonb) AS u(order_id text, order_type text,
           customer_order_id text, known boolean, account_id text, first_seen_at timestamptz, last_event_at timestamptz)
         ORDER BY order_id
-        ON CONFLICT (order_id) DO UPDATE SET
-          customer_order_id = COALESCE(orders.customer_order_id, EXCLUDED.customer_order_id),
-          account_id = COALESCE(orders.account_id, EXCLUDED.account_id),
-          known = orders.known AND EXCLUDED.known,
-          first_seen_at = LEAST(orders.first_seen_at, EXCLUDED.first_seen_at),
-          last_event_at = GREATEST(orders.last_event_at, EXCLUDED.last_event_at)
+        ${MERGE_ORDER}
         RETURNING order_id, order_type`;
       for (const row of upserted) orderTypes.set(row.order_id, row.order_type);
 

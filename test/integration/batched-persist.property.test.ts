@@ -7,7 +7,7 @@ import type { Database } from '../../src/store/prisma';
 import { createDatabase } from '../../src/store/prisma';
 import type { TestDatabase } from '../support/harness';
 import { createTestDatabase, silentLogger, uniqueName } from '../support/harness';
-import { orderScenario, receiptsOf } from '../support/order-scenarios';
+import { orderScenario, receiptToPersist, receiptsOf } from '../support/order-scenarios';
 
 /**
  * Property, against the real store: persisting receipts in batches (`persistReceipts`, one
@@ -26,16 +26,7 @@ const traffic = fc
   .chain((scenarios) => {
     const receipts: ReceiptToPersist[] = scenarios.flatMap((s) => {
       const orderId = uniqueName('order');
-      return receiptsOf(s.orderType, orderId, s.a).map((r) => ({
-        receiptId: r.receiptId,
-        receivedAt: r.receivedAt,
-        accountId: null,
-        remoteAddress: null,
-        headers: {},
-        body: '<Notification/>',
-        notification: r.notification,
-        dedupKey: r.dedupKey,
-      }));
+      return receiptsOf(s.orderType, orderId, s.a).map(receiptToPersist);
     });
     return fc.record({
       receipts: fc.constant(receipts),

@@ -7,7 +7,7 @@ import { createPersistBatcher } from '../../src/worker/persist-batcher';
 import { persistReceipts } from '../../src/store/notification-store';
 import type { TestDatabase } from '../support/harness';
 import { createTestDatabase, silentLogger, uniqueName } from '../support/harness';
-import { receiptsOf } from '../support/order-scenarios';
+import { receiptToPersist, receiptsOf } from '../support/order-scenarios';
 
 /**
  * The worker's group commit against a real PostgreSQL: receipts handed in together are
@@ -34,16 +34,7 @@ describe('persist batcher', () => {
       'portins',
       uniqueName('order'),
       Array.from({ length: count }, (_, i) => ({ status: 'SUBMITTED', lmdSeconds: i, message: null, note: note(i) })),
-    ).map((r) => ({
-      receiptId: r.receiptId,
-      receivedAt: r.receivedAt,
-      accountId: null,
-      remoteAddress: null,
-      headers: {},
-      body: '<Notification/>',
-      notification: r.notification,
-      dedupKey: r.dedupKey,
-    }));
+    ).map(receiptToPersist);
 
   const settle = (p: Promise<PersistOutcome>) =>
     p.then(
