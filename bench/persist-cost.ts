@@ -5,20 +5,19 @@ import { dedupKeyOf } from '../src/ingest/dedup';
 import { parseNotificationXml } from '../src/ingest/parse';
 import { createLogger } from '../src/observability/logger';
 import type { ReceiptToPersist } from '../src/store/notification-store';
-import { persistReceipt } from '../src/store/notification-store';
+import { persistReceipt, persistReceipts } from '../src/store/notification-store';
 import { migrate } from '../src/store/migrator';
 import { createDatabase } from '../src/store/prisma';
 import type { Database } from '../src/store/prisma';
 import { createBodyGenerator } from './bodies';
 import { scratchDir, startPostgres } from './infra';
-import { persistBatchPrototype } from './prototype/batched-persist';
 
 /**
  * `npm run bench:persist`: what does persisting one notification cost, and what would
  * batching buy? Persists the same realistic receipts into two fresh databases of one
  * durable PostgreSQL: (a) with today's `persistReceipt` (one transaction per notification,
- * `--concurrency` in flight, like the worker), (b) with the batched PROTOTYPE
- * (bench/prototype/batched-persist.ts, `--batch` notifications per transaction). Prints
+ * `--concurrency` in flight, like the worker), (b) with the batched
+ * `persistReceipts` (what the worker uses, `--batch` per transaction). Prints
  * notifications/s, Node CPU per notification, and whether both end in the same order state.
  * No queue and no HTTP: this isolates the store.
  */
@@ -141,8 +140,8 @@ async function main(): Promise<void> {
     const batches: ReceiptToPersist[][] = [];
     for (let i = 0; i < work.length; i += batchSize) batches.push(work.slice(i, i + batchSize));
     results.push(
-      await measure(`PROTOTYPE batched, ${batchSize} per transaction, ${batchConcurrency} in flight`, () =>
-        inParallel(batches, batchConcurrency, (b) => persistBatchPrototype(batched, b)),
+      await measure(`persistReceipts, ${batchSize} per transaction, ${batchConcurrency} in flight`, () =>
+        inParallel(batches, batchConcurrency, (b) => persistReceipts(batched, b)),
       ),
     );
 

@@ -24,6 +24,7 @@ import { createDatabase } from './store/prisma';
 import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor } from './worker/persist-notification';
 import { withFaultPolicy } from './worker/fault-policy';
+import { createWorkerPersist } from './worker/persist-batcher';
 import type { RetentionSchedule } from './store/retention';
 import { startRetentionSchedule } from './store/retention';
 import type { Metrics } from './observability/metrics';
@@ -182,7 +183,13 @@ export async function startService(
     ? queueBackend.createConsumer(
         withFaultPolicy(
           { db, logger, metrics, poisonAttempts: config.workerPoisonAttempts },
-          createPersistProcessor({ db, logger, metrics, dispatch: dispatcher.dispatchNotification }),
+          createPersistProcessor({
+            db,
+            logger,
+            metrics,
+            dispatch: dispatcher.dispatchNotification,
+            persist: createWorkerPersist({ db, logger, registry: metrics.registry }, config),
+          }),
         ),
         config.workerConcurrency,
       )

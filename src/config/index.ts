@@ -90,6 +90,10 @@ export interface Config {
   readonly shutdownReadinessDelayMs: number;
   /** Bandwidth Numbers API integration; undefined unless its credentials are set. */
   readonly bandwidth: BandwidthConfig | undefined;
+  /** Most receipts the worker persists in one transaction (group commit); 1 = one each. */
+  readonly persistBatchMax: number;
+  /** How long the worker waits for more receipts before writing a batch; 0 = one event-loop turn. */
+  readonly persistBatchLingerMs: number;
 }
 
 export class ConfigError extends Error {
@@ -238,6 +242,8 @@ const envSchema = z.object({
   RAW_RETENTION_DAYS: integer(90, 1, 36_500),
   RETENTION_INTERVAL_MS: integer(3600_000, 1000, 7 * 24 * 3600_000),
   SHUTDOWN_READINESS_DELAY_MS: integer(0, 0, 600_000),
+  PERSIST_BATCH_MAX: integer(50, 1, 1000),
+  PERSIST_BATCH_LINGER_MS: integer(2, 0, 1000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -296,5 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     retentionIntervalMs: e.RETENTION_INTERVAL_MS,
     shutdownReadinessDelayMs: e.SHUTDOWN_READINESS_DELAY_MS,
     bandwidth: bandwidth.config,
+    persistBatchMax: e.PERSIST_BATCH_MAX,
+    persistBatchLingerMs: e.PERSIST_BATCH_LINGER_MS,
   };
 }

@@ -1,6 +1,7 @@
 import type { BandwidthNotification } from '../domain/notification';
-import type { OrderHistoryEvent, OrderingDecision } from '../domain/ordering';
+import type { OrderHistoryEvent, OrderingDecision, ReplayedOrder } from '../domain/ordering';
 import { replayOrderHistory } from '../domain/ordering';
+import { Prisma } from '../generated/prisma/client';
 import type { Database } from './prisma';
 
 /** Everything the worker knows about one receipt when it persists it. */
@@ -23,9 +24,21 @@ export type PersistOutcome =
   /** This receipt was already persisted (job redelivered): nothing changed. */
   | { readonly kind: 'already_persisted' };
 
+/**
+ * How a later receipt of a known order updates its row (single and batched upsert): first
+ * non-null ids win, `known` only while every receipt is known, earliest/latest arrival.
+ */
+const MERGE_ORDER = Prisma.sql`ON CONFLICT (order_id) DO UPDATE SET
+  customer_order_id = COALESCE(orders.customer_order_id, EXCLUDED.customer_order_id),
+  account_id = COALESCE(orders.account_id, EXCLUDED.account_id),
+  known = orders.known AND EXCLUDED.known,
+  first_seen_at = LEAST(orders.first_seen_at, EXCLUDED.first_seen_at),
+  last_event_at = GREATEST(orders.last_event_at, EXCLUDED.last_event_at)`;
+
 type Transaction = Parameters<Parameters<Database['$transaction']>[0]>[0];
 
 interface HistoryRow {
+  order_id: string;
   id: bigint;
   status: string | null;
   previous_status: string | null;
@@ -54,42 +67,77 @@ export async function recomputeOrder(
   orderId: string,
   orderType: string,
 ): Promise<Map<bigint, OrderingDecision>> {
+  return recomputeOrders(tx, [{ orderId, orderType }]);
+}
+
+/**
+ * `recomputeOrder` for several orders at once (a batch of the worker): one SELECT of their
+ * events, the same replay per order in memory, one UPDATE of the changed events and one of the
+ * orders. The caller holds every order's row lock. Returns the decision of every event read.
+ */
+export async function recomputeOrders(
+  tx: Transaction,
+  orders: readonly { readonly orderId: string; readonly orderType: string }[],
+): Promise<Map<bigint, OrderingDecision>> {
+  const decisions = new Map<bigint, OrderingDecision>();
+  if (orders.length === 0) return decisions;
   const rows = await tx.$queryRaw<HistoryRow[]>`
-    SELECT id, status, previous_status, applied, last_modified_at, actual_foc_date, received_at,
+    SELECT order_id, id, status, previous_status, applied, last_modified_at, actual_foc_date, received_at,
            COALESCE(notification_id::text, id::text) AS arrival_key
-    FROM order_events WHERE order_id = ${orderId}`;
-  const events: StoredHistoryEvent[] = rows.map((r) => ({
-    id: r.id,
-    status: r.status,
-    lastModifiedAt: r.last_modified_at,
-    actualFocDate: r.actual_foc_date,
-    receivedAt: r.received_at,
-    arrivalKey: r.arrival_key,
-    stored: { applied: r.applied, previousStatus: r.previous_status },
-  }));
-  const replay = replayOrderHistory(orderType, events);
-  const changed = replay.events.filter(
-    (e) => e.applied !== e.event.stored.applied || e.previousStatus !== e.event.stored.previousStatus,
-  );
+    FROM order_events WHERE order_id = ANY(${orders.map((o) => o.orderId)}::text[])`;
+  const byOrder = new Map<string, StoredHistoryEvent[]>(orders.map((o) => [o.orderId, []]));
+  for (const r of rows) {
+    byOrder.get(r.order_id)?.push({
+      id: r.id,
+      status: r.status,
+      lastModifiedAt: r.last_modified_at,
+      actualFocDate: r.actual_foc_date,
+      receivedAt: r.received_at,
+      arrivalKey: r.arrival_key,
+      stored: { applied: r.applied, previousStatus: r.previous_status },
+    });
+  }
+  const changed: { id: bigint; applied: boolean; previousStatus: string | null }[] = [];
+  const states: { orderId: string; replay: ReplayedOrder<StoredHistoryEvent>; events: number }[] = [];
+  for (const { orderId, orderType } of orders) {
+    const events = byOrder.get(orderId) ?? [];
+    const replay = replayOrderHistory(orderType, events);
+    for (const e of replay.events) {
+      decisions.set(e.event.id, { applied: e.applied, previousStatus: e.previousStatus });
+      if (e.applied !== e.event.stored.applied || e.previousStatus !== e.event.stored.previousStatus) {
+        changed.push({ id: e.event.id, applied: e.applied, previousStatus: e.previousStatus });
+      }
+    }
+    states.push({ orderId, replay, events: events.length });
+  }
   if (changed.length > 0) {
     await tx.$executeRaw`
       UPDATE order_events AS e SET applied = c.applied, previous_status = c.previous_status
-      FROM unnest(${changed.map((c) => c.event.id.toString())}::text[],
+      FROM unnest(${changed.map((c) => c.id.toString())}::text[],
                   ${changed.map((c) => c.applied)}::boolean[],
                   ${changed.map((c) => c.previousStatus)}::text[]) AS c(id, applied, previous_status)
       WHERE e.id = c.id::bigint`;
   }
+  const iso = (d: Date | null) => d?.toISOString() ?? null;
   await tx.$executeRaw`
-    UPDATE orders SET
-      status = ${replay.status},
-      is_terminal = ${replay.isTerminal},
-      status_changed_at = ${replay.statusChangedAt},
-      last_modified_at = ${replay.lastModifiedAt},
-      actual_foc_date = ${replay.actualFocDate},
-      event_count = ${events.length},
+    UPDATE orders AS o SET
+      status = u.status,
+      is_terminal = u.is_terminal,
+      status_changed_at = u.status_changed_at,
+      last_modified_at = u.last_modified_at,
+      actual_foc_date = u.actual_foc_date,
+      event_count = u.event_count,
       updated_at = now()
-    WHERE order_id = ${orderId}`;
-  return new Map(replay.events.map((e) => [e.event.id, { applied: e.applied, previousStatus: e.previousStatus }]));
+    FROM unnest(${states.map((s) => s.orderId)}::text[],
+                ${states.map((s) => s.replay.status)}::text[],
+                ${states.map((s) => s.replay.isTerminal)}::boolean[],
+                ${states.map((s) => iso(s.replay.statusChangedAt))}::timestamptz[],
+                ${states.map((s) => iso(s.replay.lastModifiedAt))}::timestamptz[],
+                ${states.map((s) => iso(s.replay.actualFocDate))}::timestamptz[],
+                ${states.map((s) => s.events)}::int[])
+      AS u(order_id, status, is_terminal, status_changed_at, last_modified_at, actual_foc_date, event_count)
+    WHERE o.order_id = u.order_id`;
+  return decisions;
 }
 
 /**
@@ -146,12 +194,7 @@ export async function persistReceipt(db: Database, receipt: ReceiptToPersist): P
       INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at)
       VALUES (${n.orderId}, ${n.orderType ?? 'unknown'}, ${n.customerOrderId}, ${n.known}, ${receipt.accountId},
               ${receipt.receivedAt}, ${receipt.receivedAt})
-      ON CONFLICT (order_id) DO UPDATE SET
-        customer_order_id = COALESCE(orders.customer_order_id, EXCLUDED.customer_order_id),
-        account_id = COALESCE(orders.account_id, EXCLUDED.account_id),
-        known = orders.known AND EXCLUDED.known,
-        first_seen_at = LEAST(orders.first_seen_at, EXCLUDED.first_seen_at),
-        last_event_at = GREATEST(orders.last_event_at, EXCLUDED.last_event_at)
+      ${MERGE_ORDER}
       RETURNING order_type`;
     const orderType = rows[0]?.order_type;
     if (orderType === undefined) throw new Error('order upsert returned no row');
@@ -214,4 +257,265 @@ async function recordDuplicate(tx: Transaction, receipt: ReceiptToPersist): Prom
     if (orderType !== undefined && moved > 0) await recomputeOrder(tx, first.order_id, orderType);
   }
   return { kind: 'duplicate', duplicateOf: first.id };
+}
+
+/** Thrown inside a batch when another transaction stored one of its receipts concurrently. */
+export class BatchRaceError extends Error {
+  override readonly name = 'BatchRaceError';
+}
+
+interface OrderUpsert {
+  order_id: string;
+  order_type: string;
+  customer_order_id: string | null;
+  known: boolean;
+  account_id: string | null;
+  first_seen_at: string;
+  last_event_at: string;
+}
+
+type BatchPlan =
+  | { readonly kind: 'already_persisted' }
+  | { readonly kind: 'duplicate'; readonly originalId: string; readonly orderId: string | null }
+  | { readonly kind: 'stored' };
+
+/** The receipt columns of `notifications`, as `jsonb_to_recordset` reads them. */
+const RECEIPT_RECORD = `id uuid, received_at timestamptz, account_id text, remote_address text, headers jsonb,
+  body text, duplicate_of uuid, subscription_id text, order_id text, order_type text, event_type text, status text,
+  customer_order_id text, message text, error_code text, note text, last_modified_at timestamptz,
+  actual_foc_date timestamptz, telephone_numbers text[], known boolean, dedup_key text, ord int`;
+
+function receiptRecord(receipt: ReceiptToPersist, ord: number, duplicateOf: string | null) {
+  const n = receipt.notification;
+  return {
+    id: receipt.receiptId,
+    received_at: receipt.receivedAt.toISOString(),
+    account_id: receipt.accountId,
+    remote_address: receipt.remoteAddress,
+    headers: receipt.headers,
+    body: receipt.body,
+    duplicate_of: duplicateOf,
+    subscription_id: n.subscriptionId,
+    order_id: n.orderId,
+    order_type: n.orderType,
+    event_type: n.eventType,
+    status: n.status,
+    customer_order_id: n.customerOrderId,
+    message: n.message,
+    error_code: n.errorCode,
+    note: n.note,
+    last_modified_at: n.lastModifiedAt?.toISOString() ?? null,
+    actual_foc_date: n.actualFocDate?.toISOString() ?? null,
+    telephone_numbers: n.telephoneNumbers,
+    known: n.known,
+    dedup_key: duplicateOf === null ? receipt.dedupKey : null,
+    ord,
+  };
+}
+
+/**
+ * Persists several receipts in ONE transaction, with the same end state as calling
+ * `persistReceipt` for each of them in array (arrival) order: redelivered receipts are
+ * skipped, later copies of a notification are stored as `duplicate` receipts counted on the
+ * original (and move its history entry to the earliest arrival), order rows are upserted and
+ * locked in `order_id` order (no deadlock between concurrent batches), history, notes and
+ * numbers are inserted set-based, then each touched order is replayed once (`recomputeOrders`).
+ * About 8 round trips per batch instead of about 7 per receipt.
+ *
+ * One difference from the sequential calls: the `applied` of a stored outcome is the decision
+ * after the whole batch (what the database holds), not after the receipt's own prefix.
+ * Fails as a whole (nothing written): the caller retries its receipts one by one. A receipt
+ * that another transaction stored meanwhile fails it with `BatchRaceError`.
+ */
+export async function persistReceipts(db: Database, receipts: readonly ReceiptToPersist[]): Promise<PersistOutcome[]> {
+  // A race is with another batch that stored a copy of one of these notifications while this
+  // one was deciding: it has committed by the time the conflict is seen, so a second attempt
+  // (a new transaction) sees its receipt and stores ours as a duplicate.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await persistBatchOnce(db, receipts);
+    } catch (error: unknown) {
+      if (!(error instanceof BatchRaceError) || attempt >= BATCH_RACE_ATTEMPTS) throw error;
+    }
+  }
+}
+
+const BATCH_RACE_ATTEMPTS = 3;
+/** A batch holds up to a few hundred receipts: more than Prisma's default 5 s on a busy host. */
+const BATCH_TRANSACTION = { timeout: 30_000 } as const;
+
+async function persistBatchOnce(db: Database, receipts: readonly ReceiptToPersist[]): Promise<PersistOutcome[]> {
+  if (receipts.length === 0) return [];
+  return db.$transaction(async (tx) => {
+    // 1. What the database already holds: receipts by id, originals by dedup key.
+    const existing = await tx.$queryRaw<{ id: string; dedup_key: string | null; order_id: string | null }[]>`
+      SELECT id::text, dedup_key, order_id FROM notifications
+      WHERE id = ANY(${receipts.map((r) => r.receiptId)}::uuid[])
+         OR dedup_key = ANY(${[...new Set(receipts.map((r) => r.dedupKey))]}::text[])`;
+    const seen = new Set(existing.map((r) => r.id.toLowerCase()));
+    const originals = new Map<string, { id: string; orderId: string | null }>();
+    for (const r of existing) if (r.dedup_key !== null) originals.set(r.dedup_key, { id: r.id, orderId: r.order_id });
+
+    // 2. Decide each receipt in arrival order, exactly as `persistReceipt` would one by one.
+    const plans: BatchPlan[] = receipts.map((r) => {
+      const id = r.receiptId.toLowerCase();
+      if (seen.has(id)) return { kind: 'already_persisted' };
+      seen.add(id);
+      const original = originals.get(r.dedupKey);
+      if (original !== undefined) return { kind: 'duplicate', originalId: original.id, orderId: original.orderId };
+      originals.set(r.dedupKey, { id: r.receiptId, orderId: r.notification.orderId });
+      return { kind: 'stored' };
+    });
+    const stored = receipts.filter((_, i) => plans[i]?.kind === 'stored');
+    const copies = receipts.flatMap((r, i) => {
+      const plan = plans[i];
+      return plan?.kind === 'duplicate' ? [{ receipt: r, originalId: plan.originalId, orderId: plan.orderId }] : [];
+    });
+
+    if (stored.length > 0) {
+      const inserted = await tx.$executeRawUnsafe(
+        `INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
+           dedup_key, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
+           error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
+         SELECT id, received_at, now(), account_id, remote_address, headers, body, 'accepted', dedup_key,
+           subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
+           last_modified_at, actual_foc_date, telephone_numbers, known
+         FROM jsonb_to_recordset($1::jsonb) AS r(${RECEIPT_RECORD}) ORDER BY ord
+         ON CONFLICT DO NOTHING`,
+        JSON.stringify(stored.map((r, i) => receiptRecord(r, i, null))),
+      );
+      if (inserted !== stored.length) throw new BatchRaceError('a receipt of the batch was stored concurrently');
+    }
+    if (copies.length > 0) {
+      const records = copies.map((c, i) => receiptRecord(c.receipt, i, c.originalId));
+      await tx.$executeRawUnsafe(
+        `WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECEIPT_RECORD})),
+         counted AS (
+           UPDATE notifications AS o SET duplicate_count = o.duplicate_count + d.copies,
+                                         last_duplicate_at = GREATEST(o.last_duplicate_at, d.latest)
+           FROM (SELECT duplicate_of, count(*)::int AS copies, max(received_at) AS latest FROM r GROUP BY duplicate_of) d
+           WHERE o.id = d.duplicate_of)
+         INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
+           duplicate_of, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
+           error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
+         SELECT id, received_at, now(), account_id, remote_address, headers, body, 'duplicate', duplicate_of,
+           subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
+           last_modified_at, actual_foc_date, telephone_numbers, known
+         FROM r ORDER BY ord
+         ON CONFLICT DO NOTHING`,
+        JSON.stringify(records),
+      );
+    }
+
+    // 3. Lock every order the batch touches, in order_id order, then upsert the new ones.
+    const forOrders = stored.filter((r) => r.notification.orderId !== null);
+    const copyOrders = copies.flatMap((c) => (c.orderId === null ? [] : [c.orderId]));
+    const touched = [...new Set([...forOrders.map((r) => r.notification.orderId as string), ...copyOrders])].sort();
+    if (touched.length === 0) return outcomesOf(plans, receipts, new Map());
+    const orderTypes = new Map<string, string>();
+    const locked = await tx.$queryRaw<{ order_id: string; order_type: string }[]>`
+      SELECT order_id, order_type FROM orders WHERE order_id = ANY(${touched}::text[]) ORDER BY order_id FOR UPDATE`;
+    for (const row of locked) orderTypes.set(row.order_id, row.order_type);
+
+    const eventIds = new Map<string, bigint>();
+    if (forOrders.length > 0) {
+      // Folded in arrival order as the per-receipt upsert would: first order type and first
+      // non-null ids win, `known` only while every receipt is known, earliest/latest arrival.
+      const upserts = new Map<string, OrderUpsert>();
+      for (const r of forOrders) {
+        const n = r.notification;
+        const at = r.receivedAt.toISOString();
+        const prev = upserts.get(n.orderId as string);
+        if (prev === undefined) {
+          upserts.set(n.orderId as string, {
+            order_id: n.orderId as string,
+            order_type: n.orderType ?? 'unknown',
+            customer_order_id: n.customerOrderId,
+            known: n.known,
+            account_id: r.accountId,
+            first_seen_at: at,
+            last_event_at: at,
+          });
+          continue;
+        }
+        prev.customer_order_id ??= n.customerOrderId;
+        prev.account_id ??= r.accountId;
+        prev.known = prev.known && n.known;
+        if (r.receivedAt < new Date(prev.first_seen_at)) prev.first_seen_at = at;
+        if (r.receivedAt > new Date(prev.last_event_at)) prev.last_event_at = at;
+      }
+      const upserted = await tx.$queryRaw<{ order_id: string; order_type: string }[]>`
+        INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at)
+        SELECT order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at
+        FROM jsonb_to_recordset(${JSON.stringify([...upserts.values()])}::jsonb) AS u(order_id text, order_type text,
+          customer_order_id text, known boolean, account_id text, first_seen_at timestamptz, last_event_at timestamptz)
+        ORDER BY order_id
+        ${MERGE_ORDER}
+        RETURNING order_id, order_type`;
+      for (const row of upserted) orderTypes.set(row.order_id, row.order_type);
+
+      // 4. History (arrival order), notes and numbers in one statement; decided in step 6.
+      const events = await tx.$queryRawUnsafe<{ id: bigint; notification_id: string }[]>(
+        `WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(${RECEIPT_RECORD})),
+         ins AS (
+           INSERT INTO order_events (order_id, notification_id, status, previous_status, message, error_code, note,
+             subscription_id, telephone_numbers, last_modified_at, received_at, applied, source, actual_foc_date)
+           SELECT order_id, id, status, NULL, message, error_code, note, subscription_id, telephone_numbers,
+             last_modified_at, received_at, false, 'callback', actual_foc_date
+           FROM e ORDER BY ord
+           RETURNING id, notification_id),
+         notes AS (
+           INSERT INTO order_notes (order_id, event_id, note, last_modified_at, received_at)
+           SELECT e.order_id, ins.id, e.note, e.last_modified_at, e.received_at
+           FROM e JOIN ins ON ins.notification_id = e.id WHERE e.note IS NOT NULL ORDER BY e.ord),
+         numbers AS (
+           INSERT INTO order_telephone_numbers (order_id, telephone_number, first_seen_at)
+           SELECT DISTINCT ON (e.order_id, tn) e.order_id, tn, e.received_at
+           FROM e, unnest(e.telephone_numbers) AS tn ORDER BY e.order_id, tn, e.ord
+           ON CONFLICT DO NOTHING)
+         SELECT id, notification_id::text FROM ins`,
+        JSON.stringify(forOrders.map((r, i) => receiptRecord(r, i, null))),
+      );
+      for (const e of events) eventIds.set(e.notification_id.toLowerCase(), e.id);
+    }
+
+    // 5. Copies that arrived before their original move its history entry to their arrival.
+    const recompute = new Set(forOrders.map((r) => r.notification.orderId as string));
+    const movable = copies.filter((c) => c.orderId !== null && orderTypes.has(c.orderId));
+    if (movable.length > 0) {
+      const moved = await tx.$queryRaw<{ order_id: string }[]>`
+        UPDATE order_events AS e SET received_at = d.earliest
+        FROM (SELECT original::uuid AS original, min(received_at) AS earliest
+              FROM unnest(${movable.map((c) => c.originalId)}::text[],
+                          ${movable.map((c) => c.receipt.receivedAt.toISOString())}::timestamptz[])
+                AS c(original, received_at)
+              GROUP BY original) AS d
+        WHERE e.notification_id = d.original AND e.received_at > d.earliest
+        RETURNING e.order_id`;
+      for (const row of moved) recompute.add(row.order_id);
+    }
+
+    // 6. Replay every order whose history changed, once.
+    const decisions = await recomputeOrders(
+      tx,
+      [...recompute].sort().map((orderId) => ({ orderId, orderType: orderTypes.get(orderId) ?? 'unknown' })),
+    );
+    const applied = new Map<string, boolean>();
+    for (const [receiptId, eventId] of eventIds) applied.set(receiptId, decisions.get(eventId)?.applied ?? false);
+    return outcomesOf(plans, receipts, applied);
+  }, BATCH_TRANSACTION);
+}
+
+function outcomesOf(
+  plans: readonly BatchPlan[],
+  receipts: readonly ReceiptToPersist[],
+  applied: ReadonlyMap<string, boolean>,
+): PersistOutcome[] {
+  return receipts.map((r, i): PersistOutcome => {
+    const plan = plans[i];
+    if (plan === undefined || plan.kind === 'already_persisted') return { kind: 'already_persisted' };
+    if (plan.kind === 'duplicate') return { kind: 'duplicate', duplicateOf: plan.originalId };
+    const orderId = r.notification.orderId;
+    return { kind: 'stored', orderId, applied: applied.get(r.receiptId.toLowerCase()) ?? false };
+  });
 }

@@ -10,6 +10,7 @@ import { persistReceipt } from '../store/notification-store';
 import type { Database } from '../store/prisma';
 import type { Metrics } from '../observability/metrics';
 import type { DispatchNotification } from './dispatch';
+import type { PersistOne } from './persist-batcher';
 
 export interface PersistWorkerDeps {
   readonly db: Database;
@@ -17,6 +18,8 @@ export interface PersistWorkerDeps {
   readonly metrics: Metrics;
   /** Handler fan-out after persistence (issue 5); absent: nothing is dispatched. */
   readonly dispatch?: DispatchNotification;
+  /** How a receipt is written (the worker's batcher); absent: `persistReceipt`, one transaction each. */
+  readonly persist?: PersistOne;
 }
 
 /**
@@ -33,7 +36,8 @@ export function createPersistProcessor(deps: PersistWorkerDeps) {
     }
     const started = process.hrtime.bigint();
     const n = parsed.notification;
-    const outcome = await persistReceipt(deps.db, {
+    const persist = deps.persist ?? ((receipt) => persistReceipt(deps.db, receipt));
+    const outcome = await persist({
       receiptId: data.receiptId,
       receivedAt: new Date(data.receivedAt),
       accountId: data.accountId,

@@ -4,6 +4,7 @@ import type { BandwidthNotification } from '../../src/domain/notification';
 import type { OrderHistoryEvent } from '../../src/domain/ordering';
 import { ORDER_TYPES } from '../../src/domain/order-types';
 import { dedupKeyOf } from '../../src/ingest/dedup';
+import type { ReceiptToPersist } from '../../src/store/notification-store';
 
 /** fast-check generators of one order's notifications and of their delivery (shared by property tests). */
 
@@ -155,4 +156,18 @@ export function historyOf(receipts: readonly ScenarioReceipt[]): ScenarioHistory
     });
   }
   return [...first.values()];
+}
+
+/** A generated delivery as the store persists it (no headers, a placeholder body). */
+export function receiptToPersist(r: ScenarioReceipt): ReceiptToPersist {
+  return {
+    receiptId: r.receiptId,
+    receivedAt: r.receivedAt,
+    accountId: null,
+    remoteAddress: null,
+    headers: {},
+    body: '<Notification/>',
+    notification: r.notification,
+    dedupKey: r.dedupKey,
+  };
 }

@@ -1,0 +1,129 @@
+import type { Logger } from 'winston';
+import { Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { PersistOutcome, ReceiptToPersist } from '../store/notification-store';
+import { persistReceipt, persistReceipts } from '../store/notification-store';
+import type { Database } from '../store/prisma';
+import { isInfrastructureError } from './fault-policy';
+
+/** Persists one receipt; resolves once it is durable (committed) in PostgreSQL. */
+export type PersistOne = (receipt: ReceiptToPersist) => Promise<PersistOutcome>;
+
+export interface PersistBatcherOptions {
+  /** Largest batch (one transaction); a full batch is written at once. */
+  readonly maxBatch: number;
+  /** How long the first receipt of a batch waits for others: 0 = the rest of this event-loop turn. */
+  readonly lingerMs: number;
+}
+
+export interface PersistBatcherDeps {
+  readonly db: Database;
+  readonly logger: Logger;
+  /** Called with the size of every batch written (metrics). */
+  readonly onBatch?: (size: number, mode: 'batch' | 'fallback') => void;
+}
+
+interface Waiting {
+  readonly receipt: ReceiptToPersist;
+  readonly resolve: (outcome: PersistOutcome) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for the worker: the concurrent jobs of the notifications queue hand their
+ * receipt here, and everything that arrives within one event-loop turn (or `lingerMs`, up to
+ * `maxBatch`) is written in ONE transaction (`persistReceipts`). Each job's promise resolves
+ * with its own outcome only when that transaction has committed, so a job still completes
+ * only once its receipt is durable, and it still fails (and is retried by its own fault
+ * policy) when its receipt could not be written.
+ *
+ * Failure isolation: when a batch fails for a reason other than the database being away, its
+ * receipts are written again one by one (`persistReceipt`, in arrival order), so one poison
+ * receipt fails only its own job. When the database is away every job of the batch gets the
+ * error at once: retrying them one by one would only fail again.
+ */
+export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistBatcherOptions): PersistOne {
+  const { db, logger } = deps;
+  let pending: Waiting[] = [];
+  let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+
+  const oneByOne = async (batch: readonly Waiting[]): Promise<void> => {
+    deps.onBatch?.(batch.length, 'fallback');
+    for (const w of batch) {
+      try {
+        w.resolve(await persistReceipt(db, w.receipt));
+      } catch (error: unknown) {
+        w.reject(error);
+      }
+    }
+  };
+
+  const write = async (batch: readonly Waiting[]): Promise<void> => {
+    if (batch.length === 1) return oneByOne(batch);
+    let outcomes: PersistOutcome[];
+    try {
+      outcomes = await persistReceipts(
+        db,
+        batch.map((w) => w.receipt),
+      );
+    } catch (error: unknown) {
+      if (isInfrastructureError(error)) {
+        for (const w of batch) w.reject(error);
+        return;
+      }
+      logger.warn('batched persist failed; persisting its receipts one by one', {
+        receipts: batch.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return oneByOne(batch);
+    }
+    deps.onBatch?.(batch.length, 'batch');
+    batch.forEach((w, i) => {
+      const outcome = outcomes[i];
+      if (outcome === undefined) w.reject(new Error('batched persist returned no outcome'));
+      else w.resolve(outcome);
+    });
+  };
+
+  const flush = (): void => {
+    if (timer !== undefined) {
+      if (options.lingerMs > 0) clearTimeout(timer as NodeJS.Timeout);
+      else clearImmediate(timer as NodeJS.Immediate);
+      timer = undefined;
+    }
+    const batch = pending;
+    pending = [];
+    // `write` settles every promise of the batch itself and never rejects.
+    void write(batch);
+  };
+
+  return (receipt) =>
+    new Promise<PersistOutcome>((resolve, reject) => {
+      pending.push({ receipt, resolve, reject });
+      if (pending.length >= options.maxBatch) flush();
+      else if (timer === undefined)
+        timer = options.lingerMs > 0 ? setTimeout(flush, options.lingerMs) : setImmediate(flush);
+    });
+}
+
+/**
+ * The worker's persist function from config: the batcher with its metric, or (batch size 1)
+ * `persistReceipt` directly, exactly as before batching existed.
+ */
+export function createWorkerPersist(
+  deps: { readonly db: Database; readonly logger: Logger; readonly registry: Registry },
+  config: { readonly persistBatchMax: number; readonly persistBatchLingerMs: number },
+): PersistOne {
+  if (config.persistBatchMax <= 1) return (receipt) => persistReceipt(deps.db, receipt);
+  const batchSize = new Histogram({
+    name: 'bw_worker_persist_batch_size',
+    help: 'Receipts per persist transaction of the worker (mode: batch, or fallback = one by one after a failed batch)',
+    labelNames: ['mode'],
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    registers: [deps.registry],
+  });
+  return createPersistBatcher(
+    { db: deps.db, logger: deps.logger, onBatch: (size, mode) => batchSize.observe({ mode }, size) },
+    { maxBatch: config.persistBatchMax, lingerMs: config.persistBatchLingerMs },
+  );
+}

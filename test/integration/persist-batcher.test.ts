@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import { migrate } from '../../src/store/migrator';
+import type { PersistOutcome, ReceiptToPersist } from '../../src/store/notification-store';
+import type { Database } from '../../src/store/prisma';
+import { createDatabase } from '../../src/store/prisma';
+import { createPersistBatcher } from '../../src/worker/persist-batcher';
+import { persistReceipts } from '../../src/store/notification-store';
+import type { TestDatabase } from '../support/harness';
+import { createTestDatabase, silentLogger, uniqueName } from '../support/harness';
+import { receiptToPersist, receiptsOf } from '../support/order-scenarios';
+
+/**
+ * The worker's group commit against a real PostgreSQL: receipts handed in together are
+ * written in one transaction and each caller gets its own outcome; a poison receipt (a NUL
+ * character, which PostgreSQL refuses) fails the batch, and then only its own caller.
+ */
+describe('persist batcher', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    await migrate(testDb.url, silentLogger());
+    db = createDatabase({ url: testDb.url, poolSize: 2 });
+  });
+
+  afterAll(async () => {
+    await db?.$disconnect();
+    await testDb?.drop();
+  });
+
+  const receipts = (count: number, note: (i: number) => string | null = () => null): ReceiptToPersist[] =>
+    receiptsOf(
+      'portins',
+      uniqueName('order'),
+      Array.from({ length: count }, (_, i) => ({ status: 'SUBMITTED', lmdSeconds: i, message: null, note: note(i) })),
+    ).map(receiptToPersist);
+
+  const settle = (p: Promise<PersistOutcome>) =>
+    p.then(
+      (outcome) => ({ ok: true as const, outcome }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+
+  it('writes receipts handed in together as one batch and gives each its own outcome', async () => {
+    const batches: [number, string][] = [];
+    const persist = createPersistBatcher(
+      { db, logger: silentLogger(), onBatch: (size, mode) => batches.push([size, mode]) },
+      { maxBatch: 50, lingerMs: 0 },
+    );
+    const batch = receipts(6);
+    const copy = { ...batch[2]!, receiptId: randomUUID() };
+    const results = await Promise.all([...batch, copy].map((r) => persist(r)));
+
+    expect(batches).toEqual([[7, 'batch']]);
+    expect(results.slice(0, 6).every((o) => o.kind === 'stored')).toBe(true);
+    expect(results[6]).toEqual({ kind: 'duplicate', duplicateOf: batch[2]!.receiptId });
+    const orderId = batch[0]!.notification.orderId!;
+    expect(await db.orderEvent.count({ where: { orderId } })).toBe(6);
+    expect(await db.notification.count({ where: { orderId, outcome: 'duplicate' } })).toBe(1);
+  });
+
+  it('isolates a poison receipt: the others of its batch are stored, only it fails', async () => {
+    const batches: [number, string][] = [];
+    const persist = createPersistBatcher(
+      { db, logger: silentLogger(), onBatch: (size, mode) => batches.push([size, mode]) },
+      { maxBatch: 50, lingerMs: 5 },
+    );
+    const batch = receipts(5, (i) => (i === 2 ? 'bad\u0000note' : 'LOA received'));
+    const results = await Promise.all(batch.map((r) => settle(persist(r))));
+
+    expect(batches).toEqual([[5, 'fallback']]);
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, true, true]);
+    const orderId = batch[0]!.notification.orderId!;
+    const stored = await db.notification.findMany({ where: { orderId }, select: { id: true } });
+    expect(stored.map((r) => r.id).sort()).toEqual(
+      batch
+        .filter((_, i) => i !== 2)
+        .map((r) => r.receiptId)
+        .sort(),
+    );
+    expect(await db.orderNote.count({ where: { orderId } })).toBe(4);
+  });
+
+  it('never writes more than maxBatch receipts in one transaction', async () => {
+    const batches: [number, string][] = [];
+    const persist = createPersistBatcher(
+      { db, logger: silentLogger(), onBatch: (size, mode) => batches.push([size, mode]) },
+      { maxBatch: 4, lingerMs: 0 },
+    );
+    const results = await Promise.all(receipts(10).map((r) => persist(r)));
+    expect(results.every((o) => o.kind === 'stored')).toBe(true);
+    expect(batches.map(([size]) => size).sort()).toEqual([2, 4, 4]);
+  });
+
+  it('stores a notification once when two batches in flight both hold a copy of it', async () => {
+    const [first, second, third] = receipts(3);
+    const copy = { ...second!, receiptId: randomUUID(), receivedAt: new Date(second!.receivedAt.getTime() + 1) };
+    const [a, b] = await Promise.all([persistReceipts(db, [first!, second!]), persistReceipts(db, [copy, third!])]);
+    const kinds = [a[1]?.kind, b[0]?.kind].sort();
+    expect(kinds).toEqual(['duplicate', 'stored']);
+    expect(a[0]?.kind).toBe('stored');
+    expect(b[1]?.kind).toBe('stored');
+    const orderId = first!.notification.orderId!;
+    expect(await db.orderEvent.count({ where: { orderId } })).toBe(3);
+    const original = await db.notification.findFirstOrThrow({
+      where: { orderId, outcome: 'accepted', duplicateCount: 1 },
+    });
+    expect([second!.receiptId, copy.receiptId]).toContain(original.id);
+  });
+});
