@@ -221,6 +221,10 @@ export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEn
       API_KEYS: `bench:${env.apiKey}:read`,
       LOG_LEVEL: 'warn',
       QUEUE_PREFIX: 'bench',
+      // All load comes from one address (loopback): the per-source rate limits (issue #4)
+      // would answer most of it 429 and measure the limiter, not the service.
+      CALLBACK_RATE_LIMIT: '0',
+      API_RATE_LIMIT: '0',
       ...env.extra,
     },
     port,
