@@ -7,7 +7,14 @@ import { createDatabase } from '../../src/store/prisma';
 import type { TestDatabase } from '../support/harness';
 import { createTestDatabase, silentLogger, uniqueName } from '../support/harness';
 import type { ScenarioReceipt } from '../support/order-scenarios';
-import { entryOf, historyOf, orderScenario, permutationOf, receiptsOf } from '../support/order-scenarios';
+import {
+  entryOf,
+  historyOf,
+  orderScenario,
+  permutationOf,
+  receiptToPersist,
+  receiptsOf,
+} from '../support/order-scenarios';
 
 /**
  * Property, against the real store: whatever order workers process the receipts of one
@@ -44,17 +51,7 @@ describe('notification store property: processing order does not change the stor
     });
   });
 
-  const store = (r: ScenarioReceipt) =>
-    persistReceipt(db, {
-      receiptId: r.receiptId,
-      receivedAt: r.receivedAt,
-      accountId: null,
-      remoteAddress: null,
-      headers: {},
-      body: '<Notification/>',
-      notification: r.notification,
-      dedupKey: r.dedupKey,
-    });
+  const store = (r: ScenarioReceipt) => persistReceipt(db, receiptToPersist(r));
 
   it(`holds for ${NUM_RUNS} generated cases`, async () => {
     await fc.assert(
