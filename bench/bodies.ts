@@ -9,17 +9,10 @@
  * (duplicates). Deterministic for a given seed so that two runs offer the same work.
  */
 
-/** Small, fast, seedable PRNG (mulberry32): the generator runs inside the load process. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../src/cli/simulator';
+
+// The simulator's seedable PRNG (mulberry32): the load generator and the simulator share one.
+export { prng };
 
 /** Order types with the state sequence one order walks, and their share of the traffic. */
 const ORDER_FLOWS: ReadonlyArray<{ type: string; weight: number; states: readonly string[] }> = [

@@ -49,7 +49,7 @@ export interface TrafficPlan {
 }
 
 /** mulberry32: small, fast, good enough for test data, and deterministic. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
