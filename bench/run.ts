@@ -359,7 +359,8 @@ async function main(): Promise<void> {
           readCpu.set(name, ((cpuMsOf(api.pid) ?? 0) - cpuBefore) / Math.max(1, result.ok));
           return result;
         });
-      const cpuLine = (name: string): string => `API CPU ${(readCpu.get(name) ?? Number.NaN).toFixed(3)} ms per request`;
+      const cpuLine = (name: string): string =>
+        `API CPU ${(readCpu.get(name) ?? Number.NaN).toFixed(3)} ms per request`;
       const detail = await readLoad(
         '3. order detail',
         () => `/api/v1/orders/${seededOrderId(1 + Math.floor(rand() * opts.orders))}`,
