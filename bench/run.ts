@@ -19,7 +19,7 @@ import {
 } from './infra';
 import type { DrainResult, LagResult, LoadResult } from './load';
 import { persistedCount, probeLag, runLoad, watchDrain } from './load';
-import { explainOrderDetail, seedOrders, seededOrderId } from './seed';
+import { explainReadQueries, seedOrders, seededOrderId } from './seed';
 
 /**
  * `npm run bench [-- options]`: the performance benchmark of issue #8. Starts its own Redis,
@@ -372,8 +372,8 @@ async function main(): Promise<void> {
         'p99 < 10 ms',
         verdict(detail.p99Ms < 10),
       );
-      const explain = await explainOrderDetail(pg.url, seededOrderId(Math.ceil(opts.orders / 2)));
-      notes.push('EXPLAIN of the order-detail queries:', ...explain);
+      const explain = await explainReadQueries(pg.url, seededOrderId(Math.ceil(opts.orders / 2)), LIST_QUERIES);
+      notes.push('EXPLAIN of the read-API statements (order detail, each list mix):', ...explain);
 
       const probe = await fetch(`${api.baseUrl}/api/v1/orders?limit=1`, { headers: bearer });
       await probe.arrayBuffer();

@@ -95,6 +95,13 @@ const NOTES_JSON = Prisma.sql`
               ORDER BY n.id)
               FROM order_notes n WHERE n.order_id = o.order_id), '[]'::json)`;
 
+/** The order-detail statement (exported for the bench's EXPLAIN). */
+export function orderDetailSql(orderId: string): Prisma.Sql {
+  return Prisma.sql`
+    SELECT json_build_object(${ORDER_JSON_FIELDS}, 'history', ${HISTORY_JSON}, 'notes', ${NOTES_JSON})::text AS detail
+    FROM orders o WHERE o.order_id = ${orderId}`;
+}
+
 /**
  * Read side of the order store: the few queries the API needs (STYLE: narrow ports).
  *
@@ -103,9 +110,7 @@ const NOTES_JSON = Prisma.sql`
  * worker's handler delivery calls this with its PrismaClient; the API with the pg pool.
  */
 export async function findOrderDetail(db: SqlClient, orderId: string): Promise<OrderDetailView | null> {
-  const rows = await db.$queryRaw<{ detail: string }[]>`
-    SELECT json_build_object(${ORDER_JSON_FIELDS}, 'history', ${HISTORY_JSON}, 'notes', ${NOTES_JSON})::text AS detail
-    FROM orders o WHERE o.order_id = ${orderId}`;
+  const rows = await db.$queryRaw<{ detail: string }[]>(orderDetailSql(orderId));
   const row = rows[0];
   // The JSON is built by the statement above in OrderDetailView's shape.
   return row === undefined ? null : (JSON.parse(row.detail) as OrderDetailView);
@@ -156,19 +161,29 @@ export function orderFilterSql(filter: OrderFilter): Prisma.Sql {
  * returned exactly once however many orders are inserted or updated meanwhile (an offset or a
  * mutable sort key such as updated_at would skip or repeat rows).
  */
-export async function listOrders(
-  db: SqlClient,
+/**
+ * The list statement (exported for the bench's EXPLAIN): one page plus one row, in key order,
+ * with its numbers, as one JSON array. `limit + 1` tells whether there is a next page.
+ */
+export function listOrdersSql(
   filter: OrderFilter,
   page: { readonly limit: number; readonly after: string | null },
-): Promise<Page<OrderView>> {
+): Prisma.Sql {
   const after = page.after === null ? Prisma.empty : Prisma.sql`AND o.order_id > ${page.after}`;
-  // One statement: the page (index scan in key order) and its numbers, as one JSON array.
-  const rows = await db.$queryRaw<{ page: string }[]>`
+  return Prisma.sql`
     SELECT COALESCE(json_agg(json_build_object(${ORDER_JSON_FIELDS}) ORDER BY o.order_id), '[]'::json)::text AS page
     FROM (SELECT * FROM orders o
           WHERE ${orderFilterSql(filter)} ${after}
           ORDER BY o.order_id
           LIMIT ${page.limit + 1}) o`;
+}
+
+export async function listOrders(
+  db: SqlClient,
+  filter: OrderFilter,
+  page: { readonly limit: number; readonly after: string | null },
+): Promise<Page<OrderView>> {
+  const rows = await db.$queryRaw<{ page: string }[]>(listOrdersSql(filter, page));
   const found = parseOrders(rows);
   const data = found.slice(0, page.limit);
   const last = data[data.length - 1];
