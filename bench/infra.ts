@@ -218,6 +218,9 @@ export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEn
       // would answer most of it 429 and measure the limiter, not the service.
       CALLBACK_RATE_LIMIT: '0',
       API_RATE_LIMIT: '0',
+      // The API process runs as docker-compose.yml runs it (`--max-semi-space-size=4`); as an
+      // environment variable so that `--env NODE_OPTIONS=` A/B-tests it.
+      ...(role === 'api' ? { NODE_OPTIONS: '--max-semi-space-size=4' } : {}),
       ...env.extra,
     },
     port,
