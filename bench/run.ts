@@ -206,6 +206,7 @@ async function main(): Promise<void> {
       apiKey: API_KEY,
       extra: opts.extraEnv,
       nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : [],
+      dataDir: scratch.path,
     };
     const api: ServiceProcess = await startServiceProcess('api', env);
     stoppables.unshift(api);
