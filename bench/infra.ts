@@ -195,6 +195,11 @@ export interface ServiceEnv {
   readonly extra: Readonly<Record<string, string>>;
   /** Extra `node` arguments, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
   readonly nodeArgs: readonly string[];
+  /**
+   * DATA_DIR of the processes (the API's spool lives there). In the bench's scratch directory,
+   * so a bench does not lock the checkout's ./.data/spool that `npm test` also uses.
+   */
+  readonly dataDir?: string;
 }
 
 /** One process of the built service (`node dist/main.js`) in the given role. */
@@ -213,11 +218,15 @@ export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEn
       CALLBACK_BASIC_AUTH: env.callbackAuth,
       API_KEYS: `bench:${env.apiKey}:read`,
       LOG_LEVEL: 'warn',
+      ...(env.dataDir !== undefined ? { DATA_DIR: path.join(env.dataDir, role) } : {}),
       QUEUE_PREFIX: 'bench',
       // All load comes from one address (loopback): the per-source rate limits (issue #4)
       // would answer most of it 429 and measure the limiter, not the service.
       CALLBACK_RATE_LIMIT: '0',
       API_RATE_LIMIT: '0',
+      // The API process runs as docker-compose.yml runs it (`--max-semi-space-size=4`); as an
+      // environment variable so that `--env NODE_OPTIONS=` A/B-tests it.
+      ...(role === 'api' ? { NODE_OPTIONS: '--max-semi-space-size=4' } : {}),
       ...env.extra,
     },
     port,

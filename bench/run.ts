@@ -19,7 +19,7 @@ import {
 } from './infra';
 import type { DrainResult, LagResult, LoadResult } from './load';
 import { persistedCount, probeLag, runLoad, watchDrain } from './load';
-import { explainOrderDetail, seedOrders, seededOrderId } from './seed';
+import { explainReadQueries, seedOrders, seededOrderId } from './seed';
 
 /**
  * `npm run bench [-- options]`: the performance benchmark of issue #8. Starts its own Redis,
@@ -206,6 +206,7 @@ async function main(): Promise<void> {
       apiKey: API_KEY,
       extra: opts.extraEnv,
       nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : [],
+      dataDir: scratch.path,
     };
     const api: ServiceProcess = await startServiceProcess('api', env);
     stoppables.unshift(api);
@@ -343,17 +344,24 @@ async function main(): Promise<void> {
       );
       const rand = prng(7);
       const bearer = { authorization: `Bearer ${API_KEY}` };
+      // CPU ms of the API process per answered request: steadier than latency on a busy machine.
+      const readCpu = new Map<string, number>();
       const readLoad = (name: string, nextPath: () => string): Promise<LoadResult> =>
-        phase(name, () =>
-          runLoad({
+        phase(name, async () => {
+          const cpuBefore = cpuMsOf(api.pid) ?? 0;
+          const result = await runLoad({
             url: api.baseUrl,
             connections: opts.readConnections,
             seconds: opts.readDuration,
             method: 'GET',
             headers: bearer,
             next: () => ({ path: nextPath() }),
-          }),
-        );
+          });
+          readCpu.set(name, ((cpuMsOf(api.pid) ?? 0) - cpuBefore) / Math.max(1, result.ok));
+          return result;
+        });
+      const cpuLine = (name: string): string =>
+        `API CPU ${(readCpu.get(name) ?? Number.NaN).toFixed(3)} ms per request`;
       const detail = await readLoad(
         '3. order detail',
         () => `/api/v1/orders/${seededOrderId(1 + Math.floor(rand() * opts.orders))}`,
@@ -361,12 +369,12 @@ async function main(): Promise<void> {
       row(
         s3,
         'GET /api/v1/orders/:id (random seeded order)',
-        loadLine(detail),
+        `${loadLine(detail)}; ${cpuLine('3. order detail')}`,
         'p99 < 10 ms',
         verdict(detail.p99Ms < 10),
       );
-      const explain = await explainOrderDetail(pg.url, seededOrderId(Math.ceil(opts.orders / 2)));
-      notes.push('EXPLAIN of the order-detail queries:', ...explain);
+      const explain = await explainReadQueries(pg.url, seededOrderId(Math.ceil(opts.orders / 2)), LIST_QUERIES);
+      notes.push('EXPLAIN of the read-API statements (order detail, each list mix):', ...explain);
 
       const probe = await fetch(`${api.baseUrl}/api/v1/orders?limit=1`, { headers: bearer });
       await probe.arrayBuffer();
@@ -384,7 +392,7 @@ async function main(): Promise<void> {
         row(
           s3,
           `GET /api/v1/orders, ${LIST_QUERIES.length} filter mixes in rotation`,
-          loadLine(list),
+          `${loadLine(list)}; ${cpuLine('3. filtered list')}`,
           'p99 < 25 ms',
           verdict(list.p99Ms < 25),
         );

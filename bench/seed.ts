@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Client } from 'pg';
+import type { Prisma } from '../src/generated/prisma/client';
+import type { OrderFilter } from '../src/store/order-read-store';
+import { listOrdersSql, orderDetailSql } from '../src/store/order-read-store';
 
 /**
  * Seeds the read-API benchmark's data set with set-based SQL (generate_series), so that a
@@ -96,20 +99,39 @@ export async function seedOrders(
   return { orders, events: orders * eventsPerOrder, seconds: (Date.now() - started) / 1000 };
 }
 
-/** EXPLAIN ANALYZE of the queries behind the order-detail route, for RESULTS.md. */
-export async function explainOrderDetail(databaseUrl: string, orderId: string): Promise<string[]> {
+/**
+ * EXPLAIN (ANALYZE, BUFFERS) of the statements the read routes run (built by the store itself,
+ * so this is exactly what the API sends): the order detail, and one list per filter mix.
+ */
+export async function explainReadQueries(
+  databaseUrl: string,
+  orderId: string,
+  listPaths: readonly string[],
+): Promise<string[]> {
   const client = new Client({ connectionString: databaseUrl });
   await client.connect();
   const out: string[] = [];
+  const statements: [string, Prisma.Sql][] = [
+    [`order detail ${orderId}`, orderDetailSql(orderId)],
+    ...listPaths.map((p): [string, Prisma.Sql] => {
+      const q = new URL(p, 'http://bench').searchParams;
+      const filter: OrderFilter = {
+        ...(q.has('orderType') ? { orderType: q.get('orderType') ?? '' } : {}),
+        ...(q.has('status') ? { status: q.get('status') ?? '' } : {}),
+        ...(q.has('tn') ? { tn: q.get('tn') ?? '' } : {}),
+        ...(q.has('terminal') ? { terminal: q.get('terminal') === 'true' } : {}),
+        ...(q.has('updatedSince') ? { updatedSince: new Date(q.get('updatedSince') ?? '') } : {}),
+      };
+      return [`list ${p}`, listOrdersSql(filter, { limit: Number(q.get('limit') ?? 50), after: null })];
+    }),
+  ];
   try {
-    for (const sql of [
-      'SELECT * FROM orders WHERE order_id = $1',
-      'SELECT * FROM order_events WHERE order_id = $1 ORDER BY received_at, id',
-      'SELECT * FROM order_telephone_numbers WHERE order_id = $1 ORDER BY telephone_number',
-      'SELECT * FROM order_notes WHERE order_id = $1 ORDER BY id',
-    ]) {
-      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, [orderId]);
-      out.push(`${sql}`, ...rows.map((r) => `    ${r['QUERY PLAN']}`));
+    for (const [label, sql] of statements) {
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN (ANALYZE, BUFFERS) ${sql.text}`,
+        sql.values,
+      );
+      out.push(label, ...rows.map((r) => `    ${r['QUERY PLAN']}`));
     }
   } finally {
     await client.end();

@@ -21,6 +21,8 @@ import { migrate } from './store/migrator';
 import { findOrderDetail, pingDatabase } from './store/order-read-store';
 import type { Database } from './store/prisma';
 import { createDatabase } from './store/prisma';
+import type { SqlClient } from './store/sql';
+import { createSqlPool, sqlOverPool } from './store/sql';
 import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor } from './worker/persist-notification';
 import { withFaultPolicy } from './worker/fault-policy';
@@ -53,6 +55,8 @@ export interface RunningService {
   readonly databaseUrl: string;
   readonly queueKind: QueueBackend['kind'];
   readonly db: Database;
+  /** The same pool without Prisma: what the API's hot paths use. */
+  readonly sql: SqlClient;
   readonly metrics: Metrics;
   /** Fans a stored notification out to the handlers (reconcile results, tests). */
   readonly dispatchNotification: DispatchNotification;
@@ -115,7 +119,13 @@ export async function startService(
     databaseUrl = embedded.url;
   }
   await migrate(databaseUrl, logger);
-  const db = createDatabase({ url: databaseUrl });
+  // One pool for the process. Prisma runs on it (the worker's persistence, handler fan-out,
+  // admin routes); the API's hot paths (callback quarantine, readiness, scrape gauges, read API)
+  // run plain SQL on it through `sql`, so an API process that serves only those never loads
+  // Prisma's query compiler (~90 MB RSS, issue #8).
+  const pool = createSqlPool({ url: databaseUrl, max: 10, logger });
+  const db = createDatabase({ url: databaseUrl, pool });
+  const sql = sqlOverPool(pool);
   const queueBackend = createQueueBackend({
     redisUrl: config.redisUrl,
     databaseUrl,
@@ -243,7 +253,7 @@ export async function startService(
       : undefined;
 
   let accepting = true;
-  const readiness: ReadinessCheck[] = [{ name: 'database', check: () => pingDatabase(db) }];
+  const readiness: ReadinessCheck[] = [{ name: 'database', check: () => pingDatabase(sql) }];
   if (producer && spool) {
     // Soft: with the queue down, callbacks are spooled (still 200), so stay in rotation, degraded.
     readiness.push({
@@ -267,7 +277,7 @@ export async function startService(
           metrics.spoolOldestAgeSeconds.set(s.oldestAgeSeconds);
           metrics.spoolBytes.set(s.bytes);
         }
-        await refreshScrapeGauges(metrics, db, producer ? [{ name: 'notifications', ...bindProbe(producer) }] : []);
+        await refreshScrapeGauges(metrics, sql, producer ? [{ name: 'notifications', ...bindProbe(producer) }] : []);
       },
     },
     callback: producer
@@ -280,7 +290,7 @@ export async function startService(
             acceptCallback(
               {
                 enqueue: guard ? (job) => guard.enqueue(job) : (job) => producer.enqueue(job),
-                quarantine: (record) => quarantine(db, record),
+                quarantine: (record) => quarantine(sql, record),
                 logger,
                 spool: spoolAppend,
               },
@@ -291,8 +301,9 @@ export async function startService(
     api: servesApi
       ? {
           apiKeys,
-          findOrder: (orderId) => findOrderDetail(db, orderId),
+          findOrder: (orderId) => findOrderDetail(sql, orderId),
           db,
+          sql,
           metrics,
           queueCounts: producer ? () => producer.counts() : undefined,
           enqueue: producer ? (job) => producer.enqueue(job) : undefined,
@@ -370,6 +381,7 @@ export async function startService(
     await step(logger, 'handler-queue', remaining(), () => handlerProducer.close());
     if (producer) await step(logger, 'queue', remaining(), () => producer.close());
     await step(logger, 'database', remaining(), () => db.$disconnect());
+    await step(logger, 'database-pool', remaining(), () => pool.end());
     // PostgreSQL last, and always given a moment even past the budget: its own fast shutdown.
     if (embedded) await step(logger, 'embedded-postgres', Math.max(remaining(), 3000), () => embedded.stop());
     logger.info('shutdown complete');
@@ -382,6 +394,7 @@ export async function startService(
     databaseUrl,
     queueKind: queueBackend.kind,
     db,
+    sql,
     metrics,
     dispatchNotification: dispatcher.dispatchNotification,
     stop,

@@ -15,6 +15,7 @@ import {
   readStats,
 } from '../store/order-read-store';
 import type { Database } from '../store/prisma';
+import type { SqlClient } from '../store/sql';
 import { findQuarantined, listQuarantined, markReleased } from '../store/quarantine-admin-store';
 import { requireApiKey } from './api-auth';
 import { sendError } from './errors';
@@ -24,8 +25,10 @@ import { requestIdOf } from './request-id';
 export interface ApiRouteDeps {
   readonly apiKeys: readonly ApiKey[];
   readonly findOrder: (orderId: string) => Promise<OrderDetailView | null>;
-  /** The read side of the store (lists, look-ups, stats, quarantine). */
+  /** Prisma: the admin quarantine routes. */
   readonly db: Database;
+  /** Plain SQL on the pool (no Prisma query compiler): lists, look-ups, stats. */
+  readonly sql: SqlClient;
   /** Queue depth for /stats; absent when this process has no producer. */
   readonly queueCounts?: () => Promise<Record<string, number>>;
   /** Makes a released quarantined payload durable; absent: release answers 503. */
@@ -167,7 +170,7 @@ export function apiRouter(deps: ApiRouteDeps): Router {
     const q = parseQuery(ordersQuery, req, res);
     if (q === undefined) return;
     const { limit: pageSize, cursor, ...filter } = q;
-    const page = await listOrders(deps.db, filter, { limit: pageSize, after: cursor?.o ?? null });
+    const page = await listOrders(deps.sql, filter, { limit: pageSize, after: cursor?.o ?? null });
     res.json({ data: page.data, nextCursor: page.next === null ? null : encodeCursor({ o: page.next }) });
   });
 
@@ -198,7 +201,7 @@ export function apiRouter(deps: ApiRouteDeps): Router {
       sendInvalid(res, new z.ZodError(tn.error.issues.map((issue) => ({ ...issue, path: ['tn'] }))), 'path');
       return;
     }
-    const found = await findByTelephoneNumber(deps.db, tn.data, q.limit);
+    const found = await findByTelephoneNumber(deps.sql, tn.data, q.limit);
     res.json({ telephoneNumber: tn.data, data: found.orders, events: found.events });
   });
 
@@ -208,7 +211,7 @@ export function apiRouter(deps: ApiRouteDeps): Router {
     const { limit: pageSize, cursor, ...filter } = q;
     const after: NotificationKey | null =
       cursor === undefined ? null : { receivedAt: new Date(cursor.t), id: cursor.i };
-    const page = await listNotifications(deps.db, filter, { limit: pageSize, after });
+    const page = await listNotifications(deps.sql, filter, { limit: pageSize, after });
     res.json({
       data: page.data,
       nextCursor:
@@ -220,7 +223,7 @@ export function apiRouter(deps: ApiRouteDeps): Router {
     if (parseQuery(emptyQuery, req, res) === undefined) return;
     const id = parseUuidParam(req, res, 'id');
     if (id === undefined) return;
-    const notification = await findNotification(deps.db, id);
+    const notification = await findNotification(deps.sql, id);
     if (notification === null) {
       sendError(res, 404, 'notification_not_found', `no notification ${id}`);
       return;
@@ -231,7 +234,7 @@ export function apiRouter(deps: ApiRouteDeps): Router {
   router.get('/stats', async (req: Request, res: Response) => {
     if (parseQuery(emptyQuery, req, res) === undefined) return;
     const [stats, queue] = await Promise.all([
-      readStats(deps.db),
+      readStats(deps.sql),
       // Stats still answer when the queue is down: its depth is then unknown (null).
       deps.queueCounts ? deps.queueCounts().catch(() => null) : Promise.resolve(null),
     ]);

@@ -1,4 +1,4 @@
-import type { Database } from '../store/prisma';
+import type { SqlClient } from '../store/sql';
 import { readScrapeGauges } from '../store/order-read-store';
 import type { CallbackOutcomeLabel, Metrics } from './metrics';
 
@@ -25,7 +25,7 @@ export interface QueueProbe {
 /** Refreshes the gauges that are read at scrape time: queue depth/lag and database counts. */
 export async function refreshScrapeGauges(
   metrics: Metrics,
-  db: Database,
+  db: SqlClient,
   queues: readonly QueueProbe[],
 ): Promise<void> {
   await Promise.all([

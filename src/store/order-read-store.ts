@@ -1,4 +1,4 @@
-import type { Database } from './prisma';
+import type { Int8, SqlClient } from './sql';
 import { Prisma } from '../generated/prisma/client';
 
 /** The API shapes of SPEC 3.3. Timestamps are ISO 8601 strings. */
@@ -49,62 +49,74 @@ export interface OrderDetailView extends OrderView {
 
 const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString());
 
-/** Read side of the order store: the few queries the API needs (STYLE: narrow ports). */
-export async function findOrderDetail(db: Database, orderId: string): Promise<OrderDetailView | null> {
-  const order = await db.order.findUnique({
-    where: { orderId },
-    include: {
-      telephoneNumbers: { orderBy: { telephoneNumber: 'asc' } },
-      events: { orderBy: [{ receivedAt: 'asc' }, { id: 'asc' }] },
-      notes: { orderBy: { id: 'asc' } },
-    },
-  });
-  if (order === null) return null;
-  const history = [...order.events].sort(
-    (a, b) =>
-      (a.lastModifiedAt ?? a.receivedAt).getTime() - (b.lastModifiedAt ?? b.receivedAt).getTime() ||
-      Number(a.id - b.id),
-  );
-  return {
-    orderId: order.orderId,
-    orderType: order.orderType,
-    customerOrderId: order.customerOrderId,
-    status: order.status,
-    isTerminal: order.isTerminal,
-    known: order.known,
-    lastModifiedAt: iso(order.lastModifiedAt),
-    actualFocDate: iso(order.actualFocDate),
-    firstSeenAt: order.firstSeenAt.toISOString(),
-    lastEventAt: order.lastEventAt.toISOString(),
-    eventCount: order.eventCount,
-    telephoneNumbers: order.telephoneNumbers.map((t) => t.telephoneNumber),
-    accountId: order.accountId,
-    history: history.map((e) => ({
-      id: e.id.toString(),
-      status: e.status,
-      previousStatus: e.previousStatus,
-      message: e.message,
-      errorCode: e.errorCode,
-      note: e.note,
-      subscriptionId: e.subscriptionId,
-      telephoneNumbers: e.telephoneNumbers,
-      lastModifiedAt: iso(e.lastModifiedAt),
-      receivedAt: e.receivedAt.toISOString(),
-      applied: e.applied,
-      source: e.source,
-      notificationId: e.notificationId,
-    })),
-    notes: order.notes.map((n) => ({
-      id: n.id.toString(),
-      note: n.note,
-      lastModifiedAt: iso(n.lastModifiedAt),
-      receivedAt: n.receivedAt.toISOString(),
-      eventId: n.eventId === null ? null : n.eventId.toString(),
-    })),
-  };
+/**
+ * A timestamptz as `Date.prototype.toISOString()` writes it (UTC, milliseconds, `Z`), so JSON
+ * built in SQL reads exactly as JSON built from the Date in JavaScript. The columns are
+ * timestamptz(3): there is nothing below the millisecond to round or truncate. `column` is
+ * always a constant of this file, never input.
+ */
+const isoSql = (column: string): Prisma.Sql =>
+  Prisma.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+
+/**
+ * The key/value pairs of an `OrderView` for the orders row `o`, for json_build_object: the
+ * interface's keys in its order, values as JavaScript wrote them before the JSON moved into SQL
+ * (ISO timestamps, numbers sorted), so an API client sees the same bytes.
+ */
+const ORDER_JSON_FIELDS = Prisma.sql`
+  'orderId', o.order_id, 'orderType', o.order_type, 'customerOrderId', o.customer_order_id,
+  'status', o.status, 'isTerminal', o.is_terminal, 'known', o.known,
+  'lastModifiedAt', ${isoSql('o.last_modified_at')}, 'actualFocDate', ${isoSql('o.actual_foc_date')},
+  'firstSeenAt', ${isoSql('o.first_seen_at')}, 'lastEventAt', ${isoSql('o.last_event_at')},
+  'eventCount', o.event_count,
+  'telephoneNumbers', COALESCE((SELECT json_agg(t.telephone_number ORDER BY t.telephone_number)
+                                  FROM order_telephone_numbers t WHERE t.order_id = o.order_id), '[]'::json),
+  'accountId', o.account_id`;
+
+/**
+ * History oldest first: by Bandwidth's LastModifiedDate when it was sent, else by arrival, then
+ * by id (a total order, so the same on every read). The rule the read API has always had.
+ */
+const HISTORY_JSON = Prisma.sql`
+  COALESCE((SELECT json_agg(json_build_object(
+                'id', e.id::text, 'status', e.status, 'previousStatus', e.previous_status,
+                'message', e.message, 'errorCode', e.error_code, 'note', e.note,
+                'subscriptionId', e.subscription_id,
+                'telephoneNumbers', COALESCE(to_json(e.telephone_numbers), '[]'::json),
+                'lastModifiedAt', ${isoSql('e.last_modified_at')}, 'receivedAt', ${isoSql('e.received_at')},
+                'applied', e.applied, 'source', e.source, 'notificationId', e.notification_id::text)
+              ORDER BY COALESCE(e.last_modified_at, e.received_at), e.id)
+              FROM order_events e WHERE e.order_id = o.order_id), '[]'::json)`;
+
+const NOTES_JSON = Prisma.sql`
+  COALESCE((SELECT json_agg(json_build_object(
+                'id', n.id::text, 'note', n.note, 'lastModifiedAt', ${isoSql('n.last_modified_at')},
+                'receivedAt', ${isoSql('n.received_at')}, 'eventId', n.event_id::text)
+              ORDER BY n.id)
+              FROM order_notes n WHERE n.order_id = o.order_id), '[]'::json)`;
+
+/** The order-detail statement (exported for the bench's EXPLAIN). */
+export function orderDetailSql(orderId: string): Prisma.Sql {
+  return Prisma.sql`
+    SELECT json_build_object(${ORDER_JSON_FIELDS}, 'history', ${HISTORY_JSON}, 'notes', ${NOTES_JSON})::text AS detail
+    FROM orders o WHERE o.order_id = ${orderId}`;
 }
 
-export async function pingDatabase(db: Database): Promise<void> {
+/**
+ * Read side of the order store: the few queries the API needs (STYLE: narrow ports).
+ *
+ * One statement and one round trip: PostgreSQL builds the whole answer as JSON text (order,
+ * numbers, history, notes; three index scans on `order_id`), and Node parses it once. The
+ * worker's handler delivery calls this with its PrismaClient; the API with the pg pool.
+ */
+export async function findOrderDetail(db: SqlClient, orderId: string): Promise<OrderDetailView | null> {
+  const rows = await db.$queryRaw<{ detail: string }[]>(orderDetailSql(orderId));
+  const row = rows[0];
+  // The JSON is built by the statement above in OrderDetailView's shape.
+  return row === undefined ? null : (JSON.parse(row.detail) as OrderDetailView);
+}
+
+export async function pingDatabase(db: SqlClient): Promise<void> {
   await db.$queryRaw`SELECT 1`;
 }
 
@@ -128,46 +140,6 @@ export interface Page<T> {
   readonly next: string | null;
 }
 
-interface OrderRowView {
-  order_id: string;
-  order_type: string;
-  customer_order_id: string | null;
-  status: string | null;
-  is_terminal: boolean;
-  known: boolean;
-  last_modified_at: Date | null;
-  actual_foc_date: Date | null;
-  first_seen_at: Date;
-  last_event_at: Date;
-  event_count: number;
-  telephone_numbers: string[];
-  account_id: string | null;
-}
-
-const ORDER_COLUMNS = Prisma.sql`
-  o.order_id, o.order_type, o.customer_order_id, o.status, o.is_terminal, o.known, o.last_modified_at,
-  o.actual_foc_date, o.first_seen_at, o.last_event_at, o.event_count, o.account_id,
-  COALESCE((SELECT array_agg(t.telephone_number ORDER BY t.telephone_number)
-              FROM order_telephone_numbers t WHERE t.order_id = o.order_id), ARRAY[]::text[]) AS telephone_numbers`;
-
-function orderView(r: OrderRowView): OrderView {
-  return {
-    orderId: r.order_id,
-    orderType: r.order_type,
-    customerOrderId: r.customer_order_id,
-    status: r.status,
-    isTerminal: r.is_terminal,
-    known: r.known,
-    lastModifiedAt: iso(r.last_modified_at),
-    actualFocDate: iso(r.actual_foc_date),
-    firstSeenAt: r.first_seen_at.toISOString(),
-    lastEventAt: r.last_event_at.toISOString(),
-    eventCount: Number(r.event_count),
-    telephoneNumbers: r.telephone_numbers,
-    accountId: r.account_id,
-  };
-}
-
 /** The SQL condition for an order filter (exported so tests compare the API with plain SQL). */
 export function orderFilterSql(filter: OrderFilter): Prisma.Sql {
   const conditions: Prisma.Sql[] = [Prisma.sql`true`];
@@ -189,20 +161,39 @@ export function orderFilterSql(filter: OrderFilter): Prisma.Sql {
  * returned exactly once however many orders are inserted or updated meanwhile (an offset or a
  * mutable sort key such as updated_at would skip or repeat rows).
  */
+/**
+ * The list statement (exported for the bench's EXPLAIN): one page plus one row, in key order,
+ * with its numbers, as one JSON array. `limit + 1` tells whether there is a next page.
+ */
+export function listOrdersSql(
+  filter: OrderFilter,
+  page: { readonly limit: number; readonly after: string | null },
+): Prisma.Sql {
+  const after = page.after === null ? Prisma.empty : Prisma.sql`AND o.order_id > ${page.after}`;
+  return Prisma.sql`
+    SELECT COALESCE(json_agg(json_build_object(${ORDER_JSON_FIELDS}) ORDER BY o.order_id), '[]'::json)::text AS page
+    FROM (SELECT * FROM orders o
+          WHERE ${orderFilterSql(filter)} ${after}
+          ORDER BY o.order_id
+          LIMIT ${page.limit + 1}) o`;
+}
+
 export async function listOrders(
-  db: Database,
+  db: SqlClient,
   filter: OrderFilter,
   page: { readonly limit: number; readonly after: string | null },
 ): Promise<Page<OrderView>> {
-  const after = page.after === null ? Prisma.empty : Prisma.sql`AND o.order_id > ${page.after}`;
-  const rows = await db.$queryRaw<OrderRowView[]>`
-    SELECT ${ORDER_COLUMNS} FROM orders o
-    WHERE ${orderFilterSql(filter)} ${after}
-    ORDER BY o.order_id
-    LIMIT ${page.limit + 1}`;
-  const data = rows.slice(0, page.limit).map(orderView);
+  const rows = await db.$queryRaw<{ page: string }[]>(listOrdersSql(filter, page));
+  const found = parseOrders(rows);
+  const data = found.slice(0, page.limit);
   const last = data[data.length - 1];
-  return { data, next: rows.length > page.limit && last !== undefined ? last.orderId : null };
+  return { data, next: found.length > page.limit && last !== undefined ? last.orderId : null };
+}
+
+/** The JSON array of OrderView built by ORDER_JSON_FIELDS (one row, one column). */
+function parseOrders(rows: readonly { page: string }[]): OrderView[] {
+  const page = rows[0]?.page;
+  return page === undefined ? [] : (JSON.parse(page) as OrderView[]);
 }
 
 export interface NotificationView {
@@ -300,7 +291,7 @@ export interface NotificationKey {
 }
 
 export async function listNotifications(
-  db: Database,
+  db: SqlClient,
   filter: NotificationFilter,
   page: { readonly limit: number; readonly after: NotificationKey | null },
 ): Promise<Page<NotificationView> & { readonly nextKey: NotificationKey | null }> {
@@ -322,7 +313,7 @@ export async function listNotifications(
   return { data: kept.map(notificationView), next: nextKey === null ? null : nextKey.id, nextKey };
 }
 
-export async function findNotification(db: Database, id: string): Promise<NotificationDetailView | null> {
+export async function findNotification(db: SqlClient, id: string): Promise<NotificationDetailView | null> {
   const rows = await db.$queryRaw<(NotificationRow & { headers: unknown; body: string })[]>`
     SELECT ${NOTIFICATION_COLUMNS}, n.headers, n.body FROM notifications n WHERE n.id = ${id}::uuid`;
   const row = rows[0];
@@ -341,23 +332,26 @@ export async function findNotification(db: Database, id: string): Promise<Notifi
  * an order (account events such as MESSAGING_LOST) that named it.
  */
 export async function findByTelephoneNumber(
-  db: Database,
+  db: SqlClient,
   tn: string,
   limit: number,
 ): Promise<{ orders: OrderView[]; events: NotificationView[] }> {
   const [orders, events] = await Promise.all([
-    db.$queryRaw<OrderRowView[]>`
-      SELECT ${ORDER_COLUMNS} FROM orders o
-      WHERE EXISTS (SELECT 1 FROM order_telephone_numbers t WHERE t.order_id = o.order_id AND t.telephone_number = ${tn})
-      ORDER BY o.last_event_at DESC, o.order_id
-      LIMIT ${limit}`,
+    db.$queryRaw<{ page: string }[]>`
+      SELECT COALESCE(json_agg(json_build_object(${ORDER_JSON_FIELDS}) ORDER BY o.last_event_at DESC, o.order_id),
+                      '[]'::json)::text AS page
+      FROM (SELECT * FROM orders o
+            WHERE EXISTS (SELECT 1 FROM order_telephone_numbers t
+                          WHERE t.order_id = o.order_id AND t.telephone_number = ${tn})
+            ORDER BY o.last_event_at DESC, o.order_id
+            LIMIT ${limit}) o`,
     db.$queryRaw<NotificationRow[]>`
       SELECT ${NOTIFICATION_COLUMNS} FROM notifications n
       WHERE n.telephone_numbers @> ARRAY[${tn}]::text[] AND n.order_id IS NULL AND n.outcome = 'accepted'
       ORDER BY n.received_at DESC, n.id
       LIMIT ${limit}`,
   ]);
-  return { orders: orders.map(orderView), events: events.map(notificationView) };
+  return { orders: parseOrders(orders), events: events.map(notificationView) };
 }
 
 /** Handler delivery statuses that mean "gave up" (issue #5 writes them). */
@@ -371,12 +365,12 @@ export interface StoreStats {
   quarantinedPending: number;
 }
 
-export async function readStats(db: Database): Promise<StoreStats> {
+export async function readStats(db: SqlClient): Promise<StoreStats> {
   const [orders, notifications, gauges] = await Promise.all([
-    db.$queryRaw<{ order_type: string; status: string | null; is_terminal: boolean; n: bigint }[]>`
+    db.$queryRaw<{ order_type: string; status: string | null; is_terminal: boolean; n: Int8 }[]>`
       SELECT order_type, status, is_terminal, count(*)::bigint AS n FROM orders
       GROUP BY order_type, status, is_terminal ORDER BY order_type, status NULLS FIRST`,
-    db.$queryRaw<{ outcome: string; n: bigint }[]>`
+    db.$queryRaw<{ outcome: string; n: Int8 }[]>`
       SELECT outcome, count(*)::bigint AS n FROM notifications GROUP BY outcome ORDER BY outcome`,
     readScrapeGauges(db),
   ]);
@@ -397,15 +391,13 @@ export async function readStats(db: Database): Promise<StoreStats> {
 
 /** Counts exported as Prometheus gauges (bounded labels: handler names come from config). */
 export async function readScrapeGauges(
-  db: Database,
+  db: SqlClient,
 ): Promise<{ deadLettersByHandler: { handler: string; count: number }[]; quarantinedPending: number }> {
   const [dead, quarantined] = await Promise.all([
-    db.$queryRaw<{ handler: string; n: bigint }[]>`
+    db.$queryRaw<{ handler: string; n: Int8 }[]>`
       SELECT handler, count(*)::bigint AS n FROM handler_deliveries
       WHERE status IN (${Prisma.join([...DEAD_LETTER_STATUSES])}) GROUP BY handler`,
-    db.$queryRaw<
-      { n: bigint }[]
-    >`SELECT count(*)::bigint AS n FROM quarantined_notifications WHERE released_at IS NULL`,
+    db.$queryRaw<{ n: Int8 }[]>`SELECT count(*)::bigint AS n FROM quarantined_notifications WHERE released_at IS NULL`,
   ]);
   return {
     deadLettersByHandler: dead.map((r) => ({ handler: r.handler, count: Number(r.n) })),

@@ -1,4 +1,4 @@
-import type { Database } from './prisma';
+import type { SqlClient } from './sql';
 
 export interface QuarantineRecord {
   readonly id: string;
@@ -11,7 +11,7 @@ export interface QuarantineRecord {
 }
 
 /** Refused bodies are kept byte for byte, so nothing Bandwidth sent is ever lost. */
-export async function quarantine(db: Database, record: QuarantineRecord): Promise<void> {
+export async function quarantine(db: SqlClient, record: QuarantineRecord): Promise<void> {
   await db.$executeRaw`
     INSERT INTO quarantined_notifications (id, received_at, account_id, remote_address, headers, body, reason)
     VALUES (${record.id}::uuid, ${record.receivedAt}, ${record.accountId}, ${record.remoteAddress},
@@ -22,7 +22,7 @@ export async function quarantine(db: Database, record: QuarantineRecord): Promis
  * Like `quarantine`, but idempotent on the id (a receipt id): a worker that quarantines a poison
  * job and dies before the job completes may quarantine it again on redelivery.
  */
-export async function quarantineOnce(db: Database, record: QuarantineRecord): Promise<void> {
+export async function quarantineOnce(db: SqlClient, record: QuarantineRecord): Promise<void> {
   await db.$executeRaw`
     INSERT INTO quarantined_notifications (id, received_at, account_id, remote_address, headers, body, reason)
     VALUES (${record.id}::uuid, ${record.receivedAt}, ${record.accountId}, ${record.remoteAddress},

@@ -6,6 +6,7 @@ import { planTraffic, sendTraffic } from '../../src/cli/simulator';
 import type { TrafficPlan } from '../../src/cli/simulator';
 import { isTerminalState } from '../../src/domain/order-types';
 import type { RunningService } from '../../src/service';
+import { findOrderDetail } from '../../src/store/order-read-store';
 import { quarantine } from '../../src/store/quarantine-store';
 import { createResponseValidator } from '../support/openapi-validator';
 import type { TestDatabase } from '../support/harness';
@@ -258,6 +259,85 @@ describe('order detail, history and telephone numbers', () => {
     expect((history.body as { data: unknown[] }).data).toEqual(body.history);
     expect((await get('/api/v1/orders/{orderId}/history', { orderId: 'nope' })).status).toBe(404);
     expect((await get('/api/v1/orders/{orderId}', { orderId: 'nope' })).status).toBe(404);
+  });
+
+  it('serves every order byte for byte as assembled from its rows, on the pg pool and on Prisma', async () => {
+    // The oracle: each table read on its own and the answer assembled in JavaScript, with the
+    // history rule (LastModifiedDate, else arrival, then id) as a comparator. The route builds
+    // the same JSON in one SQL statement; the worker's handler delivery runs it on Prisma.
+    const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+    const expected = async (orderId: string): Promise<string> => {
+      const [o, tns, events, notes] = await Promise.all([
+        sql.query<Record<string, unknown>>('SELECT * FROM orders WHERE order_id = $1', [orderId]),
+        sql.query<{ telephone_number: string }>(
+          'SELECT telephone_number FROM order_telephone_numbers WHERE order_id = $1 ORDER BY telephone_number',
+          [orderId],
+        ),
+        sql.query<Record<string, unknown>>('SELECT * FROM order_events WHERE order_id = $1', [orderId]),
+        sql.query<Record<string, unknown>>('SELECT * FROM order_notes WHERE order_id = $1 ORDER BY id', [orderId]),
+      ]);
+      const r = o.rows[0] ?? {};
+      const at = (row: Record<string, unknown>, column: string): Date | null => row[column] as Date | null;
+      const history = [...events.rows].sort(
+        (a, b) =>
+          ((at(a, 'last_modified_at') ?? at(a, 'received_at'))?.getTime() ?? 0) -
+            ((at(b, 'last_modified_at') ?? at(b, 'received_at'))?.getTime() ?? 0) ||
+          Number(BigInt(a['id'] as string) - BigInt(b['id'] as string)),
+      );
+      return JSON.stringify({
+        orderId: r['order_id'],
+        orderType: r['order_type'],
+        customerOrderId: r['customer_order_id'],
+        status: r['status'],
+        isTerminal: r['is_terminal'],
+        known: r['known'],
+        lastModifiedAt: iso(at(r, 'last_modified_at')),
+        actualFocDate: iso(at(r, 'actual_foc_date')),
+        firstSeenAt: iso(at(r, 'first_seen_at')),
+        lastEventAt: iso(at(r, 'last_event_at')),
+        eventCount: r['event_count'],
+        telephoneNumbers: tns.rows.map((t) => t.telephone_number),
+        accountId: r['account_id'],
+        history: history.map((e) => ({
+          id: e['id'] as string,
+          status: e['status'],
+          previousStatus: e['previous_status'],
+          message: e['message'],
+          errorCode: e['error_code'],
+          note: e['note'],
+          subscriptionId: e['subscription_id'],
+          telephoneNumbers: e['telephone_numbers'] ?? [],
+          lastModifiedAt: iso(at(e, 'last_modified_at')),
+          receivedAt: iso(at(e, 'received_at')),
+          applied: e['applied'],
+          source: e['source'],
+          notificationId: e['notification_id'],
+        })),
+        notes: notes.rows.map((n) => ({
+          id: n['id'] as string,
+          note: n['note'],
+          lastModifiedAt: iso(at(n, 'last_modified_at')),
+          receivedAt: iso(at(n, 'received_at')),
+          eventId: n['event_id'] === null ? null : (n['event_id'] as string),
+        })),
+      });
+    };
+    const { rows } = await sql.query<{ order_id: string }>(
+      // Every order with notes or out-of-order history, and a spread of the others.
+      `SELECT order_id FROM orders o
+        WHERE EXISTS (SELECT 1 FROM order_notes n WHERE n.order_id = o.order_id)
+           OR EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.order_id AND NOT e.applied)
+           OR hashtext(order_id) % 5 = 0`,
+    );
+    expect(rows.length).toBeGreaterThan(100);
+    for (const { order_id: orderId } of rows) {
+      const want = await expected(orderId);
+      expect(JSON.stringify(await findOrderDetail(service.sql, orderId))).toBe(want);
+      expect(JSON.stringify(await findOrderDetail(service.db, orderId))).toBe(want);
+    }
+    const first = rows[0]?.order_id ?? '';
+    const res = await get('/api/v1/orders/{orderId}', { orderId: first });
+    expect(res.text).toBe(await expected(first));
   });
 
   it('finds orders by number in E.164 and 10-digit form, and account events by number', async () => {
