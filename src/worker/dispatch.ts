@@ -15,6 +15,7 @@ import {
 } from '../store/handler-delivery-store';
 import type { BatchFanOut } from '../store/notification-store';
 import type { Database } from '../store/prisma';
+import { QueueUnavailableError } from './fault-policy';
 
 /**
  * Fan-out: one delivery row and one BullMQ job per (notification, handler). The row is
@@ -101,7 +102,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       };
     });
     // One round trip per chunk instead of one per delivery (a replay queues up to 10,000).
-    for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await producer.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
+    try {
+      for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await producer.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
+    } catch (error: unknown) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new QueueUnavailableError(`handler deliveries not queued: ${reason}`, { cause: error });
+    }
   };
 
   const deliveriesOf = (

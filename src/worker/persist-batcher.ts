@@ -2,7 +2,7 @@ import type { Logger } from 'winston';
 import { Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { PersistOutcome, ReceiptToPersist } from '../store/notification-store';
-import type { BatchFanOut } from '../store/notification-store';
+import type { BatchFanOut, PersistedBatch } from '../store/notification-store';
 import { persistReceipt, persistReceiptsWithFanOut } from '../store/notification-store';
 import type { QueuedDelivery } from '../store/handler-delivery-store';
 import type { Database } from '../store/prisma';
@@ -87,17 +87,13 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
   const write = async (batch: readonly Waiting[]): Promise<void> => {
     // Alone, without handlers, the single-receipt transaction is the cheaper one.
     if (batch.length === 1 && fanOut === undefined) return oneByOne(batch);
-    let outcomes: PersistOutcome[];
+    let written: PersistedBatch;
     try {
-      const written = await persistReceiptsWithFanOut(
+      written = await persistReceiptsWithFanOut(
         db,
         batch.map((w) => w.receipt),
         fanOut?.plan,
       );
-      outcomes = written.outcomes;
-      // Committed: a failure to queue fails every job of the batch, and their retries
-      // (`already_persisted`) queue the deliveries again.
-      if (fanOut !== undefined) await fanOut.enqueue(written.queued);
     } catch (error: unknown) {
       if (isInfrastructureError(error)) {
         for (const w of batch) w.reject(error);
@@ -110,6 +106,17 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
       return oneByOne(batch);
     }
     deps.onBatch?.(batch.length, 'batch');
+    const outcomes = written.outcomes;
+    if (fanOut !== undefined) {
+      try {
+        await fanOut.enqueue(written.queued);
+      } catch (error: unknown) {
+        // Committed, but the delivery jobs are not queued: every job of the batch fails, and
+        // its retry (`already_persisted`) queues its unfinished deliveries again.
+        for (const w of batch) w.reject(error);
+        return;
+      }
+    }
     await Promise.all(
       batch.map(async (w, i) => {
         const outcome = outcomes[i];
