@@ -1,6 +1,7 @@
 /**
  * Group commit for the concurrent jobs of one worker process: every call made within one
- * event-loop turn (up to `maxBatch`) is handed to ONE call of `run`, which answers with one
+ * event-loop turn, or while the previous call of `run` is still running (up to `maxBatch`),
+ * is handed to ONE call of `run`, which answers with one
  * output per input, in order. Each caller gets its own output once `run` has settled.
  *
  * Failure isolation: when a batch of several fails, each input is run again alone, so a bad
@@ -36,19 +37,26 @@ export function groupCommit<I, O>(
     }
   };
 
+  // One statement in flight: what arrives meanwhile goes out together in the next one.
+  let running = false;
+
   const flush = (): void => {
     if (scheduled !== undefined) clearImmediate(scheduled);
     scheduled = undefined;
-    const batch = pending;
-    pending = [];
+    if (running || pending.length === 0) return;
+    const batch = pending.splice(0, maxBatch);
+    running = true;
     // `write` settles every promise of the batch itself and never rejects.
-    void write(batch);
+    void write(batch).finally(() => {
+      running = false;
+      flush();
+    });
   };
 
   return (input) =>
     new Promise<O>((resolve, reject) => {
       pending.push({ input, resolve, reject });
       if (pending.length >= maxBatch) flush();
-      else scheduled ??= setImmediate(flush);
+      else if (!running) scheduled ??= setImmediate(flush);
     });
 }

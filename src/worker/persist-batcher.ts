@@ -130,23 +130,33 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
     );
   };
 
+  // One batch in flight at a time (group commit): receipts that arrive while a batch is being
+  // written wait for it and go out together in the next one, so batches grow with the load
+  // and the statements per receipt shrink, instead of several small batches running side by
+  // side and contending for the same orders.
+  let writing = false;
+
   const flush = (): void => {
     if (timer !== undefined) {
       if (options.lingerMs > 0) clearTimeout(timer as NodeJS.Timeout);
       else clearImmediate(timer as NodeJS.Immediate);
       timer = undefined;
     }
-    const batch = pending;
-    pending = [];
+    if (writing || pending.length === 0) return;
+    const batch = pending.splice(0, options.maxBatch);
+    writing = true;
     // `write` settles every promise of the batch itself and never rejects.
-    void write(batch);
+    void write(batch).finally(() => {
+      writing = false;
+      flush();
+    });
   };
 
   return (receipt) =>
     new Promise<PersistOutcome>((resolve, reject) => {
       pending.push({ receipt, resolve, reject });
       if (pending.length >= options.maxBatch) flush();
-      else if (timer === undefined)
+      else if (timer === undefined && !writing)
         timer = options.lingerMs > 0 ? setTimeout(flush, options.lingerMs) : setImmediate(flush);
     });
 }
