@@ -14,10 +14,10 @@ describe('loadConfig', () => {
     });
   });
 
-  it('runs 32 jobs per worker on Redis and 8 on the PostgreSQL queue backend unless told otherwise', () => {
+  it('runs more jobs per worker on Redis than on the PostgreSQL queue backend unless told otherwise', () => {
     expect(loadConfig({})).toMatchObject({ workerConcurrency: 8, handlerConcurrency: 8 });
     expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).toMatchObject({
-      workerConcurrency: 32,
+      workerConcurrency: 128,
       handlerConcurrency: 32,
     });
     expect(
