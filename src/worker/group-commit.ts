@@ -17,7 +17,7 @@ export function groupCommit<I, O>(
     readonly resolve: (output: O) => void;
     readonly reject: (error: unknown) => void;
   }
-  let pending: Waiting[] = [];
+  const pending: Waiting[] = [];
   let scheduled: NodeJS.Immediate | undefined;
 
   const settle = async (batch: readonly Waiting[]): Promise<void> => {

@@ -62,7 +62,7 @@ interface Waiting {
  */
 export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistBatcherOptions): PersistOne {
   const { db, logger } = deps;
-  let pending: Waiting[] = [];
+  const pending: Waiting[] = [];
   let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 
   const fanOut = deps.fanOut;
