@@ -197,8 +197,19 @@ export async function startService(
             db,
             logger,
             metrics,
-            dispatch: dispatcher.dispatchNotification,
-            persist: createWorkerPersist({ db, logger, registry: metrics.registry }, config),
+            persist: createWorkerPersist(
+              {
+                db,
+                logger,
+                registry: metrics.registry,
+                fanOut: {
+                  plan: dispatcher.batchFanOut,
+                  enqueue: (queued) => dispatcher.enqueue(queued),
+                  dispatch: dispatcher.dispatchNotification,
+                },
+              },
+              config,
+            ),
           }),
         ),
         config.workerConcurrency,

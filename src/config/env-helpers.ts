@@ -6,14 +6,17 @@ import { z } from 'zod';
 export const emptyAsUndefined = (value: unknown): unknown =>
   typeof value === 'string' && value.trim() === '' ? undefined : value;
 
+const wholeNumber = (min: number, max: number) =>
+  z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+
+/** A whole number within [min, max], undefined when unset (the caller picks a default). */
+export const optionalInteger = (min: number, max: number) =>
+  z.preprocess(emptyAsUndefined, wholeNumber(min, max).optional());
+
 /** A whole number within [min, max], `fallback` when unset. */
 export const integer = (fallback: number, min: number, max: number) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z.coerce
-      .number()
-      .int('must be a whole number')
-      .min(min, `must be at least ${min}`)
-      .max(max, `must be at most ${max}`)
-      .default(fallback),
-  );
+  z.preprocess(emptyAsUndefined, wholeNumber(min, max).default(fallback));

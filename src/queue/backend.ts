@@ -70,6 +70,8 @@ export interface JobAddOptions {
 
 export interface JobProducer<T> {
   add(data: T, options: JobAddOptions): Promise<void>;
+  /** Several jobs in one round trip (one `addBulk`); job ids keep re-adding a no-op. */
+  addBulk(jobs: readonly { readonly data: T; readonly options: JobAddOptions }[]): Promise<void>;
   counts(): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
@@ -180,6 +182,7 @@ function producerOf(queue: QueueLike, inspectable: Queue, batchMax = 1, retry?: 
 
 interface GenericQueueLike<T> {
   add(name: string, data: T, opts: object): Promise<unknown>;
+  addBulk(jobs: { name: string; data: T; opts: object }[]): Promise<unknown>;
   getJobCounts(...types: string[]): Promise<Record<string, number>>;
   close(): Promise<void>;
 }
@@ -189,15 +192,20 @@ function jobProducerOf<Q extends QueueName>(
   bull: GenericQueueLike<JobPayloads[Q]>,
 ): JobProducer<JobPayloads[Q]> {
   const entry = QUEUES[queue];
+  const optionsOf = (opts: JobAddOptions) => ({
+    jobId: opts.jobId,
+    attempts: opts.attempts,
+    backoff: { ...opts.backoff },
+    removeOnComplete: { ...entry.removeOnComplete },
+    removeOnFail: { ...entry.removeOnFail },
+  });
   return {
     async add(data, opts) {
-      await bull.add(entry.jobName, data, {
-        jobId: opts.jobId,
-        attempts: opts.attempts,
-        backoff: { ...opts.backoff },
-        removeOnComplete: { ...entry.removeOnComplete },
-        removeOnFail: { ...entry.removeOnFail },
-      });
+      await bull.add(entry.jobName, data, optionsOf(opts));
+    },
+    async addBulk(jobs) {
+      if (jobs.length === 0) return;
+      await bull.addBulk(jobs.map((j) => ({ name: entry.jobName, data: j.data, opts: optionsOf(j.options) })));
     },
     counts: () => bull.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized'),
     close: () => bull.close(),

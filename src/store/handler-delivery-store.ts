@@ -1,4 +1,4 @@
-import type { DispatchedNotification } from '../handlers/types';
+import type { DispatchedNotification, DispatchedOrder } from '../handlers/types';
 import type { Database } from './prisma';
 
 /**
@@ -158,61 +158,189 @@ export type OrderingGate =
   /** An earlier notification of this order was persisted but not yet fanned out. */
   | { readonly kind: 'undispatched'; readonly notifications: readonly UndispatchedNotification[] };
 
+/** A delivery as its job needs it: the row, its ordering gate, the notification and the order. */
+export interface LoadedDelivery {
+  readonly delivery: DeliveryRow;
+  readonly gate: OrderingGate;
+  /** What the handler sees (without `source`); null when the notification is gone. */
+  readonly notification: Omit<DispatchedNotification, 'source'> | null;
+  /** The order's current state (not its history); null without an order. */
+  readonly order: DispatchedOrder | null;
+}
+
+interface LoadedDeliveryRow extends DeliveryRow {
+  earlier: boolean;
+  undispatched: UndispatchedNotification[] | null;
+  n_id: string | null;
+  receivedAt: Date | null;
+  accountId: string | null;
+  subscriptionId: string | null;
+  n_order_id: string | null;
+  orderType: string | null;
+  eventType: string | null;
+  n_status: string | null;
+  customerOrderId: string | null;
+  message: string | null;
+  errorCode: string | null;
+  note: string | null;
+  lastModifiedAt: Date | null;
+  actualFocDate: Date | null;
+  telephoneNumbers: string[] | null;
+  known: boolean | null;
+  o_order_id: string | null;
+  o_order_type: string | null;
+  o_customer_order_id: string | null;
+  o_status: string | null;
+  o_is_terminal: boolean | null;
+  o_last_modified_at: Date | null;
+  o_actual_foc_date: Date | null;
+  o_first_seen_at: Date | null;
+  o_last_event_at: Date | null;
+  o_event_count: number | null;
+  o_account_id: string | null;
+  o_telephone_numbers: string[] | null;
+}
+
 /**
+ * Everything the delivery jobs of `deliveryIds` need before their handlers run, in ONE
+ * statement for all of them (the worker group-commits the reads of concurrent jobs): the row,
+ * its ordering gate, the stored notification and the order's current state. Unknown ids are
+ * absent from the result.
+ *
  * Per-order ordering for one handler: a delivery may run only when every earlier delivery of
  * its (handler, order) is finished (succeeded or dead), and every earlier notification of the
  * order has been fanned out (otherwise its delivery row may not exist yet). Read from
- * PostgreSQL, so it holds across queue backends and worker processes.
+ * PostgreSQL, so it holds across queue backends and worker processes. A delivery without an
+ * order (or position) is always open.
  */
-export async function checkOrderingGate(
+export async function loadDeliveries(
   db: Database,
-  delivery: { readonly handler: string; readonly orderId: string; readonly position: bigint },
-): Promise<OrderingGate> {
-  const earlier = await db.$queryRaw<{ n: number }[]>`
-    SELECT 1 AS n FROM handler_deliveries
-     WHERE handler = ${delivery.handler} AND order_id = ${delivery.orderId}
-       AND position < ${delivery.position}::bigint AND status IN ('pending', 'failed')
-     LIMIT 1`;
-  if (earlier.length > 0) return { kind: 'earlier_delivery' };
-  const undispatched = await db.$queryRaw<UndispatchedNotification[]>`
-    SELECT e.notification_id::text AS "notificationId", e.source,
-           (EXTRACT(EPOCH FROM (now() - e.created_at)) * 1000)::float8 AS "ageMs"
-      FROM order_events e
-      LEFT JOIN notification_dispatches x ON x.notification_id = e.notification_id
-     WHERE e.order_id = ${delivery.orderId} AND e.id < ${delivery.position}::bigint
-       AND e.notification_id IS NOT NULL AND x.notification_id IS NULL
-     ORDER BY e.id
-     LIMIT 20`;
-  return undispatched.length > 0 ? { kind: 'undispatched', notifications: undispatched } : { kind: 'open' };
+  deliveryIds: readonly string[],
+): Promise<Map<string, LoadedDelivery>> {
+  const rows = await db.$queryRaw<LoadedDeliveryRow[]>`
+    SELECT d.id::text AS id, d.notification_id::text AS "notificationId", d.handler, d.status, d.source,
+           d.attempts, d.retries, d.order_id AS "orderId", d.position,
+           (d.order_id IS NOT NULL AND d.position IS NOT NULL AND EXISTS (
+              SELECT 1 FROM handler_deliveries p
+               WHERE p.handler = d.handler AND p.order_id = d.order_id
+                 AND p.position < d.position AND p.status IN ('pending', 'failed'))) AS earlier,
+           CASE WHEN d.order_id IS NOT NULL AND d.position IS NOT NULL THEN (
+              SELECT json_agg(json_build_object('notificationId', u.notification_id::text, 'source', u.source,
+                                                'ageMs', u.age_ms) ORDER BY u.id)
+                FROM (SELECT e.id, e.notification_id, e.source,
+                             (EXTRACT(EPOCH FROM (now() - e.created_at)) * 1000)::float8 AS age_ms
+                        FROM order_events e
+                        LEFT JOIN notification_dispatches x ON x.notification_id = e.notification_id
+                       WHERE e.order_id = d.order_id AND e.id < d.position
+                         AND e.notification_id IS NOT NULL AND x.notification_id IS NULL
+                       ORDER BY e.id LIMIT 20) u) END AS undispatched,
+           n.id::text AS n_id, n.received_at AS "receivedAt", n.account_id AS "accountId",
+           n.subscription_id AS "subscriptionId", n.order_id AS n_order_id, n.order_type AS "orderType",
+           n.event_type AS "eventType", n.status AS n_status, n.customer_order_id AS "customerOrderId", n.message,
+           n.error_code AS "errorCode", n.note, n.last_modified_at AS "lastModifiedAt",
+           n.actual_foc_date AS "actualFocDate", n.telephone_numbers AS "telephoneNumbers", n.known,
+           o.order_id AS o_order_id, o.order_type AS o_order_type, o.customer_order_id AS o_customer_order_id,
+           o.status AS o_status, o.is_terminal AS o_is_terminal, o.last_modified_at AS o_last_modified_at,
+           o.actual_foc_date AS o_actual_foc_date, o.first_seen_at AS o_first_seen_at,
+           o.last_event_at AS o_last_event_at, o.event_count AS o_event_count, o.account_id AS o_account_id,
+           CASE WHEN o.order_id IS NOT NULL THEN
+             COALESCE((SELECT array_agg(t.telephone_number ORDER BY t.telephone_number)
+                         FROM order_telephone_numbers t WHERE t.order_id = o.order_id), ARRAY[]::text[]) END
+             AS o_telephone_numbers
+      FROM handler_deliveries d
+      LEFT JOIN notifications n ON n.id = d.notification_id
+      LEFT JOIN orders o ON o.order_id = n.order_id
+     WHERE d.id = ANY(${[...deliveryIds]}::uuid[])`;
+  const loaded = new Map<string, LoadedDelivery>();
+  for (const r of rows) {
+    const delivery: DeliveryRow = {
+      id: r.id,
+      notificationId: r.notificationId,
+      handler: r.handler,
+      status: r.status,
+      source: r.source,
+      attempts: r.attempts,
+      retries: r.retries,
+      orderId: r.orderId,
+      position: r.position,
+    };
+    const gate: OrderingGate = r.earlier
+      ? { kind: 'earlier_delivery' }
+      : r.undispatched !== null && r.undispatched.length > 0
+        ? { kind: 'undispatched', notifications: r.undispatched }
+        : { kind: 'open' };
+    const notification =
+      r.n_id === null || r.receivedAt === null
+        ? null
+        : {
+            id: r.n_id,
+            receivedAt: r.receivedAt.toISOString(),
+            accountId: r.accountId,
+            subscriptionId: r.subscriptionId,
+            orderId: r.n_order_id,
+            orderType: r.orderType,
+            eventType: r.eventType,
+            status: r.n_status,
+            customerOrderId: r.customerOrderId,
+            message: r.message,
+            errorCode: r.errorCode,
+            note: r.note,
+            lastModifiedAt: iso(r.lastModifiedAt),
+            actualFocDate: iso(r.actualFocDate),
+            telephoneNumbers: r.telephoneNumbers ?? [],
+            known: r.known ?? false,
+          };
+    const order: DispatchedOrder | null =
+      r.o_order_id === null || r.o_order_type === null || r.o_first_seen_at === null || r.o_last_event_at === null
+        ? null
+        : {
+            orderId: r.o_order_id,
+            orderType: r.o_order_type,
+            customerOrderId: r.o_customer_order_id,
+            status: r.o_status,
+            isTerminal: r.o_is_terminal ?? false,
+            lastModifiedAt: iso(r.o_last_modified_at),
+            actualFocDate: iso(r.o_actual_foc_date),
+            firstSeenAt: r.o_first_seen_at.toISOString(),
+            lastEventAt: r.o_last_event_at.toISOString(),
+            eventCount: r.o_event_count ?? 0,
+            telephoneNumbers: r.o_telephone_numbers ?? [],
+            accountId: r.o_account_id,
+          };
+    loaded.set(r.id.toLowerCase(), { delivery, gate, notification, order });
+  }
+  return loaded;
 }
 
-/** Counts the attempt before the handler runs, so a crash mid-handler still shows it. */
-export async function startAttempt(db: Database, deliveryId: string): Promise<number> {
-  const rows = await db.$queryRaw<{ attempts: number }[]>`
+/** `startAttempt` for several deliveries in one statement: delivery id -> its attempt number. */
+export async function startAttempts(db: Database, deliveryIds: readonly string[]): Promise<Map<string, number>> {
+  const rows = await db.$queryRaw<{ id: string; attempts: number }[]>`
     UPDATE handler_deliveries
        SET attempts = attempts + 1, started_at = COALESCE(started_at, now()), last_attempt_at = now()
-     WHERE id = ${deliveryId}::uuid
-    RETURNING attempts`;
-  const attempts = rows[0]?.attempts;
-  if (attempts === undefined) throw new Error(`delivery ${deliveryId} vanished`);
-  return attempts;
+     WHERE id = ANY(${[...deliveryIds]}::uuid[])
+    RETURNING id::text AS id, attempts`;
+  return new Map(rows.map((r) => [r.id.toLowerCase(), r.attempts]));
 }
 
-export async function finishAttempt(
-  db: Database,
-  deliveryId: string,
-  result: {
-    readonly status: Exclude<DeliveryStatus, 'pending'>;
-    readonly error: string | null;
-    readonly durationMs: number;
-  },
-): Promise<void> {
-  const final = result.status === 'succeeded' || result.status === 'dead';
+export interface AttemptResult {
+  readonly deliveryId: string;
+  readonly status: Exclude<DeliveryStatus, 'pending'>;
+  readonly error: string | null;
+  readonly durationMs: number;
+}
+
+/** `finishAttempt` for several deliveries in one statement. */
+export async function finishAttempts(db: Database, results: readonly AttemptResult[]): Promise<void> {
+  const final = (s: AttemptResult['status']) => s === 'succeeded' || s === 'dead';
   await db.$executeRaw`
-    UPDATE handler_deliveries
-       SET status = ${result.status}, last_error = ${result.error}, duration_ms = ${Math.round(result.durationMs)},
-           finished_at = CASE WHEN ${final} THEN now() ELSE NULL END
-     WHERE id = ${deliveryId}::uuid`;
+    UPDATE handler_deliveries AS d
+       SET status = r.status, last_error = r.error, duration_ms = r.duration_ms,
+           finished_at = CASE WHEN r.final THEN now() ELSE NULL END
+      FROM unnest(${results.map((r) => r.deliveryId)}::uuid[], ${results.map((r) => r.status)}::text[],
+                  ${results.map((r) => r.error)}::text[], ${results.map((r) => Math.round(r.durationMs))}::int[],
+                  ${results.map((r) => final(r.status))}::boolean[])
+           AS r(id, status, error, duration_ms, final)
+     WHERE d.id = r.id`;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { BandwidthNotification } from '../domain/notification';
 import type { OrderHistoryEvent, OrderingDecision, ReplayedOrder } from '../domain/ordering';
 import { replayOrderHistory } from '../domain/ordering';
 import { Prisma } from '../generated/prisma/client';
+import type { NewDelivery, QueuedDelivery } from './handler-delivery-store';
 import type { Database } from './prisma';
 
 /** Everything the worker knows about one receipt when it persists it. */
@@ -328,182 +329,257 @@ function receiptRecord(receipt: ReceiptToPersist, ord: number, duplicateOf: stri
  * that another transaction stored meanwhile fails it with `BatchRaceError`.
  */
 export async function persistReceipts(db: Database, receipts: readonly ReceiptToPersist[]): Promise<PersistOutcome[]> {
+  return (await persistReceiptsWithFanOut(db, receipts, undefined)).outcomes;
+}
+
+/**
+ * The handler fan-out of a batch, written in the batch's own transaction (a transactional
+ * outbox): the delivery rows and dispatch markers of the notifications it stores commit with
+ * them or not at all, so no notification is ever stored without its fan-out.
+ */
+export interface BatchFanOut {
+  readonly source: string;
+  /** The deliveries of one newly stored notification; `position` is its `order_events.id`. */
+  deliveriesOf(receipt: ReceiptToPersist, position: bigint | null): NewDelivery[];
+}
+
+export interface PersistedBatch {
+  /** One per receipt, in the order given. */
+  readonly outcomes: PersistOutcome[];
+  /** The unfinished deliveries written by this batch, in persistence order: to be enqueued. */
+  readonly queued: QueuedDelivery[];
+}
+
+/** `persistReceipts`, plus the fan-out of every stored notification in the same transaction. */
+export async function persistReceiptsWithFanOut(
+  db: Database,
+  receipts: readonly ReceiptToPersist[],
+  fanOut: BatchFanOut | undefined,
+): Promise<PersistedBatch> {
   // A race is with another batch that stored a copy of one of these notifications while this
   // one was deciding: it has committed by the time the conflict is seen, so a second attempt
   // (a new transaction) sees its receipt and stores ours as a duplicate.
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await persistBatchOnce(db, receipts);
+      return await persistBatchOnce(db, receipts, fanOut);
     } catch (error: unknown) {
       if (!(error instanceof BatchRaceError) || attempt >= BATCH_RACE_ATTEMPTS) throw error;
     }
   }
 }
 
+/**
+ * One statement: the dispatch marker of every stored notification (also those no handler
+ * wants: the ordering gate of a later delivery of their order asks whether they were fanned
+ * out) and the delivery rows. Idempotent on the deterministic delivery ids.
+ */
+async function writeFanOut(
+  tx: Transaction,
+  fanOut: BatchFanOut,
+  stored: readonly ReceiptToPersist[],
+  eventIds: ReadonlyMap<string, bigint>,
+): Promise<QueuedDelivery[]> {
+  if (stored.length === 0) return [];
+  const d = stored.flatMap((r) => fanOut.deliveriesOf(r, eventIds.get(r.receiptId.toLowerCase()) ?? null));
+  return tx.$queryRaw<QueuedDelivery[]>`
+    WITH marked AS (
+      INSERT INTO notification_dispatches (notification_id, source)
+      SELECT unnest(${stored.map((r) => r.receiptId)}::uuid[]), ${fanOut.source}
+      ON CONFLICT DO NOTHING)
+    INSERT INTO handler_deliveries (id, notification_id, handler, status, source, order_id, position)
+    SELECT d.id, d.notification_id, d.handler, 'pending', ${fanOut.source}, d.order_id, d.position
+      FROM unnest(${d.map((x) => x.id)}::uuid[], ${d.map((x) => x.notificationId)}::uuid[],
+                  ${d.map((x) => x.handler)}::text[], ${d.map((x) => x.orderId)}::text[],
+                  ${d.map((x) => (x.position === null ? null : x.position.toString()))}::bigint[])
+           WITH ORDINALITY AS d(id, notification_id, handler, order_id, position, ord)
+     ORDER BY d.ord
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id::text AS id, handler, retries`;
+}
+
 const BATCH_RACE_ATTEMPTS = 3;
 /** A batch holds up to a few hundred receipts: more than Prisma's default 5 s on a busy host. */
 const BATCH_TRANSACTION = { timeout: 30_000 } as const;
 
-async function persistBatchOnce(db: Database, receipts: readonly ReceiptToPersist[]): Promise<PersistOutcome[]> {
-  if (receipts.length === 0) return [];
+async function persistBatchOnce(
+  db: Database,
+  receipts: readonly ReceiptToPersist[],
+  fanOut: BatchFanOut | undefined,
+): Promise<PersistedBatch> {
+  if (receipts.length === 0) return { outcomes: [], queued: [] };
   return db.$transaction(async (tx) => {
-    // 1. What the database already holds: receipts by id, originals by dedup key.
-    const existing = await tx.$queryRaw<{ id: string; dedup_key: string | null; order_id: string | null }[]>`
-      SELECT id::text, dedup_key, order_id FROM notifications
-      WHERE id = ANY(${receipts.map((r) => r.receiptId)}::uuid[])
-         OR dedup_key = ANY(${[...new Set(receipts.map((r) => r.dedupKey))]}::text[])`;
-    const seen = new Set(existing.map((r) => r.id.toLowerCase()));
-    const originals = new Map<string, { id: string; orderId: string | null }>();
-    for (const r of existing) if (r.dedup_key !== null) originals.set(r.dedup_key, { id: r.id, orderId: r.order_id });
-
-    // 2. Decide each receipt in arrival order, exactly as `persistReceipt` would one by one.
-    const plans: BatchPlan[] = receipts.map((r) => {
-      const id = r.receiptId.toLowerCase();
-      if (seen.has(id)) return { kind: 'already_persisted' };
-      seen.add(id);
-      const original = originals.get(r.dedupKey);
-      if (original !== undefined) return { kind: 'duplicate', originalId: original.id, orderId: original.orderId };
-      originals.set(r.dedupKey, { id: r.receiptId, orderId: r.notification.orderId });
-      return { kind: 'stored' };
-    });
-    const stored = receipts.filter((_, i) => plans[i]?.kind === 'stored');
-    const copies = receipts.flatMap((r, i) => {
-      const plan = plans[i];
-      return plan?.kind === 'duplicate' ? [{ receipt: r, originalId: plan.originalId, orderId: plan.orderId }] : [];
-    });
-
-    if (stored.length > 0) {
-      const inserted = await tx.$executeRawUnsafe(
-        `INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
-           dedup_key, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
-           error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
-         SELECT id, received_at, now(), account_id, remote_address, headers, body, 'accepted', dedup_key,
-           subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
-           last_modified_at, actual_foc_date, telephone_numbers, known
-         FROM jsonb_to_recordset($1::jsonb) AS r(${RECEIPT_RECORD}) ORDER BY ord
-         ON CONFLICT DO NOTHING`,
-        JSON.stringify(stored.map((r, i) => receiptRecord(r, i, null))),
-      );
-      if (inserted !== stored.length) throw new BatchRaceError('a receipt of the batch was stored concurrently');
-    }
-    if (copies.length > 0) {
-      const records = copies.map((c, i) => receiptRecord(c.receipt, i, c.originalId));
-      await tx.$executeRawUnsafe(
-        `WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECEIPT_RECORD})),
-         counted AS (
-           UPDATE notifications AS o SET duplicate_count = o.duplicate_count + d.copies,
-                                         last_duplicate_at = GREATEST(o.last_duplicate_at, d.latest)
-           FROM (SELECT duplicate_of, count(*)::int AS copies, max(received_at) AS latest FROM r GROUP BY duplicate_of) d
-           WHERE o.id = d.duplicate_of)
-         INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
-           duplicate_of, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
-           error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
-         SELECT id, received_at, now(), account_id, remote_address, headers, body, 'duplicate', duplicate_of,
-           subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
-           last_modified_at, actual_foc_date, telephone_numbers, known
-         FROM r ORDER BY ord
-         ON CONFLICT DO NOTHING`,
-        JSON.stringify(records),
-      );
-    }
-
-    // 3. Lock every order the batch touches, in order_id order, then upsert the new ones.
-    const forOrders = stored.filter((r) => r.notification.orderId !== null);
-    const copyOrders = copies.flatMap((c) => (c.orderId === null ? [] : [c.orderId]));
-    const touched = [...new Set([...forOrders.map((r) => r.notification.orderId as string), ...copyOrders])].sort();
-    if (touched.length === 0) return outcomesOf(plans, receipts, new Map());
-    const orderTypes = new Map<string, string>();
-    const locked = await tx.$queryRaw<{ order_id: string; order_type: string }[]>`
-      SELECT order_id, order_type FROM orders WHERE order_id = ANY(${touched}::text[]) ORDER BY order_id FOR UPDATE`;
-    for (const row of locked) orderTypes.set(row.order_id, row.order_type);
-
-    const eventIds = new Map<string, bigint>();
-    if (forOrders.length > 0) {
-      // Folded in arrival order as the per-receipt upsert would: first order type and first
-      // non-null ids win, `known` only while every receipt is known, earliest/latest arrival.
-      const upserts = new Map<string, OrderUpsert>();
-      for (const r of forOrders) {
-        const n = r.notification;
-        const at = r.receivedAt.toISOString();
-        const prev = upserts.get(n.orderId as string);
-        if (prev === undefined) {
-          upserts.set(n.orderId as string, {
-            order_id: n.orderId as string,
-            order_type: n.orderType ?? 'unknown',
-            customer_order_id: n.customerOrderId,
-            known: n.known,
-            account_id: r.accountId,
-            first_seen_at: at,
-            last_event_at: at,
-          });
-          continue;
-        }
-        prev.customer_order_id ??= n.customerOrderId;
-        prev.account_id ??= r.accountId;
-        prev.known = prev.known && n.known;
-        if (r.receivedAt < new Date(prev.first_seen_at)) prev.first_seen_at = at;
-        if (r.receivedAt > new Date(prev.last_event_at)) prev.last_event_at = at;
-      }
-      const upserted = await tx.$queryRaw<{ order_id: string; order_type: string }[]>`
-        INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at)
-        SELECT order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at
-        FROM jsonb_to_recordset(${JSON.stringify([...upserts.values()])}::jsonb) AS u(order_id text, order_type text,
-          customer_order_id text, known boolean, account_id text, first_seen_at timestamptz, last_event_at timestamptz)
-        ORDER BY order_id
-        ${MERGE_ORDER}
-        RETURNING order_id, order_type`;
-      for (const row of upserted) orderTypes.set(row.order_id, row.order_type);
-
-      // 4. History (arrival order), notes and numbers in one statement; decided in step 6.
-      const events = await tx.$queryRawUnsafe<{ id: bigint; notification_id: string }[]>(
-        `WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(${RECEIPT_RECORD})),
-         ins AS (
-           INSERT INTO order_events (order_id, notification_id, status, previous_status, message, error_code, note,
-             subscription_id, telephone_numbers, last_modified_at, received_at, applied, source, actual_foc_date)
-           SELECT order_id, id, status, NULL, message, error_code, note, subscription_id, telephone_numbers,
-             last_modified_at, received_at, false, 'callback', actual_foc_date
-           FROM e ORDER BY ord
-           RETURNING id, notification_id),
-         notes AS (
-           INSERT INTO order_notes (order_id, event_id, note, last_modified_at, received_at)
-           SELECT e.order_id, ins.id, e.note, e.last_modified_at, e.received_at
-           FROM e JOIN ins ON ins.notification_id = e.id WHERE e.note IS NOT NULL ORDER BY e.ord),
-         numbers AS (
-           INSERT INTO order_telephone_numbers (order_id, telephone_number, first_seen_at)
-           SELECT DISTINCT ON (e.order_id, tn) e.order_id, tn, e.received_at
-           FROM e, unnest(e.telephone_numbers) AS tn ORDER BY e.order_id, tn, e.ord
-           ON CONFLICT DO NOTHING)
-         SELECT id, notification_id::text FROM ins`,
-        JSON.stringify(forOrders.map((r, i) => receiptRecord(r, i, null))),
-      );
-      for (const e of events) eventIds.set(e.notification_id.toLowerCase(), e.id);
-    }
-
-    // 5. Copies that arrived before their original move its history entry to their arrival.
-    const recompute = new Set(forOrders.map((r) => r.notification.orderId as string));
-    const movable = copies.filter((c) => c.orderId !== null && orderTypes.has(c.orderId));
-    if (movable.length > 0) {
-      const moved = await tx.$queryRaw<{ order_id: string }[]>`
-        UPDATE order_events AS e SET received_at = d.earliest
-        FROM (SELECT original::uuid AS original, min(received_at) AS earliest
-              FROM unnest(${movable.map((c) => c.originalId)}::text[],
-                          ${movable.map((c) => c.receipt.receivedAt.toISOString())}::timestamptz[])
-                AS c(original, received_at)
-              GROUP BY original) AS d
-        WHERE e.notification_id = d.original AND e.received_at > d.earliest
-        RETURNING e.order_id`;
-      for (const row of moved) recompute.add(row.order_id);
-    }
-
-    // 6. Replay every order whose history changed, once.
-    const decisions = await recomputeOrders(
-      tx,
-      [...recompute].sort().map((orderId) => ({ orderId, orderType: orderTypes.get(orderId) ?? 'unknown' })),
-    );
-    const applied = new Map<string, boolean>();
-    for (const [receiptId, eventId] of eventIds) applied.set(receiptId, decisions.get(eventId)?.applied ?? false);
-    return outcomesOf(plans, receipts, applied);
+    const written = await writeBatch(tx, receipts);
+    const queued = fanOut === undefined ? [] : await writeFanOut(tx, fanOut, written.stored, written.eventIds);
+    return { outcomes: outcomesOf(written.plans, receipts, written.applied), queued };
   }, BATCH_TRANSACTION);
+}
+
+interface WrittenBatch {
+  readonly plans: readonly BatchPlan[];
+  /** The receipts stored for the first time, in arrival order. */
+  readonly stored: readonly ReceiptToPersist[];
+  /** Receipt id (lower case) -> its history row. */
+  readonly eventIds: ReadonlyMap<string, bigint>;
+  readonly applied: ReadonlyMap<string, boolean>;
+}
+
+async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]): Promise<WrittenBatch> {
+  // 1. What the database already holds: receipts by id, originals by dedup key.
+  const existing = await tx.$queryRaw<{ id: string; dedup_key: string | null; order_id: string | null }[]>`
+    SELECT id::text, dedup_key, order_id FROM notifications
+    WHERE id = ANY(${receipts.map((r) => r.receiptId)}::uuid[])
+       OR dedup_key = ANY(${[...new Set(receipts.map((r) => r.dedupKey))]}::text[])`;
+  const seen = new Set(existing.map((r) => r.id.toLowerCase()));
+  const originals = new Map<string, { id: string; orderId: string | null }>();
+  for (const r of existing) if (r.dedup_key !== null) originals.set(r.dedup_key, { id: r.id, orderId: r.order_id });
+
+  // 2. Decide each receipt in arrival order, exactly as `persistReceipt` would one by one.
+  const plans: BatchPlan[] = receipts.map((r) => {
+    const id = r.receiptId.toLowerCase();
+    if (seen.has(id)) return { kind: 'already_persisted' };
+    seen.add(id);
+    const original = originals.get(r.dedupKey);
+    if (original !== undefined) return { kind: 'duplicate', originalId: original.id, orderId: original.orderId };
+    originals.set(r.dedupKey, { id: r.receiptId, orderId: r.notification.orderId });
+    return { kind: 'stored' };
+  });
+  const stored = receipts.filter((_, i) => plans[i]?.kind === 'stored');
+  const copies = receipts.flatMap((r, i) => {
+    const plan = plans[i];
+    return plan?.kind === 'duplicate' ? [{ receipt: r, originalId: plan.originalId, orderId: plan.orderId }] : [];
+  });
+
+  if (stored.length > 0) {
+    const inserted = await tx.$executeRawUnsafe(
+      `INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
+         dedup_key, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
+         error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
+       SELECT id, received_at, now(), account_id, remote_address, headers, body, 'accepted', dedup_key,
+         subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
+         last_modified_at, actual_foc_date, telephone_numbers, known
+       FROM jsonb_to_recordset($1::jsonb) AS r(${RECEIPT_RECORD}) ORDER BY ord
+       ON CONFLICT DO NOTHING`,
+      JSON.stringify(stored.map((r, i) => receiptRecord(r, i, null))),
+    );
+    if (inserted !== stored.length) throw new BatchRaceError('a receipt of the batch was stored concurrently');
+  }
+  if (copies.length > 0) {
+    const records = copies.map((c, i) => receiptRecord(c.receipt, i, c.originalId));
+    await tx.$executeRawUnsafe(
+      `WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECEIPT_RECORD})),
+       counted AS (
+         UPDATE notifications AS o SET duplicate_count = o.duplicate_count + d.copies,
+                                       last_duplicate_at = GREATEST(o.last_duplicate_at, d.latest)
+         FROM (SELECT duplicate_of, count(*)::int AS copies, max(received_at) AS latest FROM r GROUP BY duplicate_of) d
+         WHERE o.id = d.duplicate_of)
+       INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
+         duplicate_of, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
+         error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
+       SELECT id, received_at, now(), account_id, remote_address, headers, body, 'duplicate', duplicate_of,
+         subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
+         last_modified_at, actual_foc_date, telephone_numbers, known
+       FROM r ORDER BY ord
+       ON CONFLICT DO NOTHING`,
+      JSON.stringify(records),
+    );
+  }
+
+  // 3. Lock every order the batch touches, in order_id order, then upsert the new ones.
+  const forOrders = stored.filter((r) => r.notification.orderId !== null);
+  const copyOrders = copies.flatMap((c) => (c.orderId === null ? [] : [c.orderId]));
+  const touched = [...new Set([...forOrders.map((r) => r.notification.orderId as string), ...copyOrders])].sort();
+  if (touched.length === 0) return { plans, stored, eventIds: new Map(), applied: new Map() };
+  const orderTypes = new Map<string, string>();
+  const locked = await tx.$queryRaw<{ order_id: string; order_type: string }[]>`
+    SELECT order_id, order_type FROM orders WHERE order_id = ANY(${touched}::text[]) ORDER BY order_id FOR UPDATE`;
+  for (const row of locked) orderTypes.set(row.order_id, row.order_type);
+
+  const eventIds = new Map<string, bigint>();
+  if (forOrders.length > 0) {
+    // Folded in arrival order as the per-receipt upsert would: first order type and first
+    // non-null ids win, `known` only while every receipt is known, earliest/latest arrival.
+    const upserts = new Map<string, OrderUpsert>();
+    for (const r of forOrders) {
+      const n = r.notification;
+      const at = r.receivedAt.toISOString();
+      const prev = upserts.get(n.orderId as string);
+      if (prev === undefined) {
+        upserts.set(n.orderId as string, {
+          order_id: n.orderId as string,
+          order_type: n.orderType ?? 'unknown',
+          customer_order_id: n.customerOrderId,
+          known: n.known,
+          account_id: r.accountId,
+          first_seen_at: at,
+          last_event_at: at,
+        });
+        continue;
+      }
+      prev.customer_order_id ??= n.customerOrderId;
+      prev.account_id ??= r.accountId;
+      prev.known = prev.known && n.known;
+      if (r.receivedAt < new Date(prev.first_seen_at)) prev.first_seen_at = at;
+      if (r.receivedAt > new Date(prev.last_event_at)) prev.last_event_at = at;
+    }
+    const upserted = await tx.$queryRaw<{ order_id: string; order_type: string }[]>`
+      INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at)
+      SELECT order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at
+      FROM jsonb_to_recordset(${JSON.stringify([...upserts.values()])}::jsonb) AS u(order_id text, order_type text,
+        customer_order_id text, known boolean, account_id text, first_seen_at timestamptz, last_event_at timestamptz)
+      ORDER BY order_id
+      ${MERGE_ORDER}
+      RETURNING order_id, order_type`;
+    for (const row of upserted) orderTypes.set(row.order_id, row.order_type);
+
+    // 4. History (arrival order), notes and numbers in one statement; decided in step 6.
+    const events = await tx.$queryRawUnsafe<{ id: bigint; notification_id: string }[]>(
+      `WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(${RECEIPT_RECORD})),
+       ins AS (
+         INSERT INTO order_events (order_id, notification_id, status, previous_status, message, error_code, note,
+           subscription_id, telephone_numbers, last_modified_at, received_at, applied, source, actual_foc_date)
+         SELECT order_id, id, status, NULL, message, error_code, note, subscription_id, telephone_numbers,
+           last_modified_at, received_at, false, 'callback', actual_foc_date
+         FROM e ORDER BY ord
+         RETURNING id, notification_id),
+       notes AS (
+         INSERT INTO order_notes (order_id, event_id, note, last_modified_at, received_at)
+         SELECT e.order_id, ins.id, e.note, e.last_modified_at, e.received_at
+         FROM e JOIN ins ON ins.notification_id = e.id WHERE e.note IS NOT NULL ORDER BY e.ord),
+       numbers AS (
+         INSERT INTO order_telephone_numbers (order_id, telephone_number, first_seen_at)
+         SELECT DISTINCT ON (e.order_id, tn) e.order_id, tn, e.received_at
+         FROM e, unnest(e.telephone_numbers) AS tn ORDER BY e.order_id, tn, e.ord
+         ON CONFLICT DO NOTHING)
+       SELECT id, notification_id::text FROM ins`,
+      JSON.stringify(forOrders.map((r, i) => receiptRecord(r, i, null))),
+    );
+    for (const e of events) eventIds.set(e.notification_id.toLowerCase(), e.id);
+  }
+
+  // 5. Copies that arrived before their original move its history entry to their arrival.
+  const recompute = new Set(forOrders.map((r) => r.notification.orderId as string));
+  const movable = copies.filter((c) => c.orderId !== null && orderTypes.has(c.orderId));
+  if (movable.length > 0) {
+    const moved = await tx.$queryRaw<{ order_id: string }[]>`
+      UPDATE order_events AS e SET received_at = d.earliest
+      FROM (SELECT original::uuid AS original, min(received_at) AS earliest
+            FROM unnest(${movable.map((c) => c.originalId)}::text[],
+                        ${movable.map((c) => c.receipt.receivedAt.toISOString())}::timestamptz[])
+              AS c(original, received_at)
+            GROUP BY original) AS d
+      WHERE e.notification_id = d.original AND e.received_at > d.earliest
+      RETURNING e.order_id`;
+    for (const row of moved) recompute.add(row.order_id);
+  }
+
+  // 6. Replay every order whose history changed, once.
+  const decisions = await recomputeOrders(
+    tx,
+    [...recompute].sort().map((orderId) => ({ orderId, orderType: orderTypes.get(orderId) ?? 'unknown' })),
+  );
+  const applied = new Map<string, boolean>();
+  for (const [receiptId, eventId] of eventIds) applied.set(receiptId, decisions.get(eventId)?.applied ?? false);
+  return { plans, stored, eventIds, applied };
 }
 
 function outcomesOf(

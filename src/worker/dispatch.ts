@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'winston';
 import type { HandlerRegistry, RegisteredHandler } from '../handlers/registry';
-import type { DispatchSource } from '../handlers/types';
+import type { BandwidthNotification } from '../domain/notification';
+import type { DispatchSource, DispatchedNotification } from '../handlers/types';
 import type { JobProducer } from '../queue/backend';
 import type { HandlerDeliveryJob } from '../queue/catalog';
 import { QUEUES } from '../queue/catalog';
@@ -12,7 +13,9 @@ import {
   requeueDeadDelivery,
   selectReplayNotifications,
 } from '../store/handler-delivery-store';
+import type { BatchFanOut } from '../store/notification-store';
 import type { Database } from '../store/prisma';
+import { QueueUnavailableError } from './fault-policy';
 
 /**
  * Fan-out: one delivery row and one BullMQ job per (notification, handler). The row is
@@ -41,6 +44,13 @@ export type DispatchNotification = (notificationId: string, source: DispatchSour
 
 export interface Dispatcher {
   readonly dispatchNotification: DispatchNotification;
+  /**
+   * The fan-out of first arrivals as the worker's persist batches write it, in their own
+   * transaction (`persistReceiptsWithFanOut`); the caller then `enqueue`s what it returns.
+   */
+  readonly batchFanOut: BatchFanOut;
+  /** Adds the jobs of unfinished deliveries (one `addBulk` per chunk; job ids make it idempotent). */
+  enqueue(queued: readonly QueuedDelivery[]): Promise<void>;
   retryDeadLetter(deliveryId: string): Promise<RetryResult>;
   /** Re-dispatches stored notifications as new `source=replay` deliveries; history is untouched. */
   replay(selection: ReplaySelection, handler?: string): Promise<ReplayResult>;
@@ -52,6 +62,9 @@ export interface DispatcherDeps {
   readonly producer: JobProducer<HandlerDeliveryJob>;
   readonly logger: Logger;
 }
+
+/** Most jobs per `addBulk`. */
+const ENQUEUE_CHUNK = 500;
 
 /** Largest replay in one request; bigger ranges are split by the caller (time windows). */
 export const MAX_REPLAY_NOTIFICATIONS = 10_000;
@@ -67,21 +80,48 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { db, registry, producer, logger } = deps;
 
   const enqueue = async (queued: readonly QueuedDelivery[]): Promise<void> => {
-    for (const delivery of queued) {
+    const jobs = queued.map((delivery) => {
       const registered = registry.get(delivery.handler);
       if (registered === undefined) {
         // Config changed since the row was written: the worker dead-letters it on sight.
         logger.warn('delivery for a handler that is no longer configured', delivery);
       }
       const retry = registered?.retry ?? { attempts: 1, backoffMs: 1000 };
-      const job: HandlerDeliveryJob = { deliveryId: delivery.id, retries: delivery.retries };
-      await producer.add(job, {
-        jobId: QUEUES.handlerDeliveries.jobId(job),
-        attempts: retry.attempts,
-        backoff: { type: 'exponential', delay: retry.backoffMs, jitter: QUEUES.handlerDeliveries.backoff.jitter },
-      });
+      const data: HandlerDeliveryJob = { deliveryId: delivery.id, retries: delivery.retries };
+      return {
+        data,
+        options: {
+          jobId: QUEUES.handlerDeliveries.jobId(data),
+          attempts: retry.attempts,
+          backoff: {
+            type: 'exponential' as const,
+            delay: retry.backoffMs,
+            jitter: QUEUES.handlerDeliveries.backoff.jitter,
+          },
+        },
+      };
+    });
+    // One round trip per chunk instead of one per delivery (a replay queues up to 10,000).
+    try {
+      for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await producer.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
+    } catch (error: unknown) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new QueueUnavailableError(`handler deliveries not queued: ${reason}`, { cause: error });
     }
   };
+
+  const deliveriesOf = (
+    n: Omit<DispatchedNotification, 'source'> | BandwidthNotification,
+    notificationId: string,
+    position: bigint | null,
+  ): NewDelivery[] =>
+    registry.subscribers(n).map((h) => ({
+      id: deliveryIdOf(notificationId, h.handler.name),
+      handler: h.handler.name,
+      notificationId,
+      orderId: position === null ? null : n.orderId,
+      position,
+    }));
 
   const handlersFor = (only: string | undefined): RegisteredHandler[] | { unknown: string } => {
     if (only === undefined) return [...registry.all];
@@ -95,17 +135,17 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       if (stored === null) return { kind: 'not_found' };
       if (stored.outcome === 'duplicate') return { kind: 'duplicate' };
       const n = stored.notification;
-      const deliveries: NewDelivery[] = registry.subscribers(n).map((h) => ({
-        id: deliveryIdOf(n.id, h.handler.name),
-        handler: h.handler.name,
-        notificationId: n.id,
-        orderId: stored.position === null ? null : n.orderId,
-        position: stored.position,
-      }));
+      const deliveries = deliveriesOf(n, n.id, stored.position);
       const queued = await recordFanOut(db, { source, deliveries, dispatched: [n.id] });
       await enqueue(queued);
       return { kind: 'dispatched', deliveries: deliveries.length };
     },
+
+    batchFanOut: {
+      source: 'callback',
+      deliveriesOf: (receipt, position) => deliveriesOf(receipt.notification, receipt.receiptId, position),
+    },
+    enqueue,
 
     async retryDeadLetter(deliveryId) {
       const result = await requeueDeadDelivery(db, deliveryId);

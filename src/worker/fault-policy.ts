@@ -47,8 +47,18 @@ const INFRA_CODES = new Set([
 const INFRA_MESSAGE =
   /connection (terminated|refused|reset|closed|timeout)|terminating connection|database system is (starting up|shutting down|in recovery)|could not connect|can't reach database|timed out fetching a new connection|server closed the connection|ECONNREFUSED|ECONNRESET|socket hang up|Client has encountered a connection error/i;
 
+/**
+ * The handler queue refused jobs whose rows are committed (Redis away, or its fail-fast
+ * producer offline). Infrastructure: the persist job is retried, never quarantined, since
+ * its receipt is already stored and only its delivery jobs are missing.
+ */
+export class QueueUnavailableError extends Error {
+  override readonly name = 'QueueUnavailableError';
+}
+
 /** True when the failure says the database (or the network to it) is away, not the data bad. */
 export function isInfrastructureError(error: unknown, depth = 0): boolean {
+  if (error instanceof QueueUnavailableError) return true;
   if (depth > 5 || typeof error !== 'object' || error === null) return false;
   const e = error as { code?: unknown; message?: unknown; cause?: unknown; meta?: unknown; errors?: unknown };
   if (typeof e.code === 'string' && (INFRA_CODES.has(e.code) || e.code.startsWith('08'))) return true;

@@ -3,20 +3,14 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'winston';
 import type { HandlerMetrics } from '../handlers/metrics';
 import type { HandlerRegistry } from '../handlers/registry';
-import type { DispatchSource, DispatchedOrder, HandlerOutcome } from '../handlers/types';
+import type { DispatchSource, HandlerOutcome } from '../handlers/types';
 import type { HandlerDeliveryJob } from '../queue/catalog';
 import type { DeliveryStatus } from '../store/handler-delivery-store';
-import {
-  checkOrderingGate,
-  findDelivery,
-  findNotificationForDispatch,
-  finishAttempt,
-  markDeadIfUnfinished,
-  startAttempt,
-} from '../store/handler-delivery-store';
-import { findOrderDetail } from '../store/order-read-store';
+import type { AttemptResult } from '../store/handler-delivery-store';
+import { finishAttempts, loadDeliveries, markDeadIfUnfinished, startAttempts } from '../store/handler-delivery-store';
 import type { Database } from '../store/prisma';
 import type { DispatchNotification } from './dispatch';
+import { groupCommit } from './group-commit';
 
 export interface HandlerWorkerDeps {
   readonly db: Database;
@@ -40,28 +34,12 @@ export type DeliveryRunResult =
 const SOURCES: readonly DispatchSource[] = ['callback', 'reconcile', 'replay'];
 const sourceOf = (value: string | null): DispatchSource => SOURCES.find((s) => s === value) ?? 'callback';
 
-async function orderOf(db: Database, orderId: string | null): Promise<DispatchedOrder | null> {
-  if (orderId === null) return null;
-  const detail = await findOrderDetail(db, orderId);
-  if (detail === null) return null;
-  // The handler gets the current state, not the whole history.
-  return {
-    orderId: detail.orderId,
-    orderType: detail.orderType,
-    customerOrderId: detail.customerOrderId,
-    status: detail.status,
-    isTerminal: detail.isTerminal,
-    lastModifiedAt: detail.lastModifiedAt,
-    actualFocDate: detail.actualFocDate,
-    firstSeenAt: detail.firstSeenAt,
-    lastEventAt: detail.lastEventAt,
-    eventCount: detail.eventCount,
-    telephoneNumbers: detail.telephoneNumbers,
-    accountId: detail.accountId,
-  };
-}
+// NUL is the one character PostgreSQL refuses in text: a handler's message must not fail the write.
+const errorText = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).replaceAll('\u0000', '').slice(0, 2000);
 
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error)).slice(0, 2000);
+/** Most deliveries per group-committed statement (the handler concurrency bounds it too). */
+const GROUP_MAX = 100;
 
 /**
  * Processor of the `handler-deliveries` queue: runs one handler for one notification.
@@ -76,16 +54,32 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
   const { db, registry, logger, metrics } = deps;
   const graceMs = deps.undispatchedGraceMs ?? 30_000;
 
+  // The concurrent jobs of this process share their statements: one read (row, ordering gate,
+  // notification, order) for all jobs starting together, one attempt count, one final write.
+  const load = groupCommit(async (ids: readonly string[]) => {
+    const loaded = await loadDeliveries(db, ids);
+    return ids.map((id) => loaded.get(id.toLowerCase()) ?? null);
+  }, GROUP_MAX);
+  const start = groupCommit(async (ids: readonly string[]) => {
+    const attempts = await startAttempts(db, ids);
+    return ids.map((id) => attempts.get(id.toLowerCase()));
+  }, GROUP_MAX);
+  const record = groupCommit(async (results: readonly AttemptResult[]) => {
+    await finishAttempts(db, results);
+    return results.map(() => undefined);
+  }, GROUP_MAX);
+
   return async (job: Job<HandlerDeliveryJob>, token?: string, signal?: AbortSignal): Promise<DeliveryRunResult> => {
     // Idempotent: re-read the row before acting (STYLE 9).
-    const delivery = await findDelivery(db, job.data.deliveryId);
-    if (delivery === null) return { kind: 'missing' };
+    const loaded = await load(job.data.deliveryId);
+    if (loaded === null) return { kind: 'missing' };
+    const delivery = loaded.delivery;
     if (delivery.status === 'succeeded' || delivery.status === 'dead') return { kind: 'already_finished' };
     // An older job of a delivery an operator re-queued since: the newer job owns it.
     if (delivery.retries !== job.data.retries) return { kind: 'superseded' };
 
     const finish = async (status: 'succeeded' | 'failed' | 'dead', error: string | null, durationMs: number) => {
-      await finishAttempt(db, delivery.id, { status, error, durationMs });
+      await record({ deliveryId: delivery.id, status, error, durationMs });
       metrics.deliveries.inc({ handler: delivery.handler, outcome: status });
     };
 
@@ -95,12 +89,9 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
       throw new UnrecoverableError(`handler ${delivery.handler} is not configured`);
     }
 
-    if (delivery.orderId !== null && delivery.position !== null) {
-      const gate = await checkOrderingGate(db, {
-        handler: delivery.handler,
-        orderId: delivery.orderId,
-        position: delivery.position,
-      });
+    {
+      // Per-order ordering (always open for a delivery without an order): read with the row.
+      const gate = loaded.gate;
       if (gate.kind !== 'open') {
         if (gate.kind === 'undispatched') {
           for (const stuck of gate.notifications.filter((u) => u.ageMs > graceMs)) {
@@ -115,14 +106,15 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
       }
     }
 
-    const stored = await findNotificationForDispatch(db, delivery.notificationId);
-    if (stored === null) {
+    if (loaded.notification === null) {
       await finish('dead', 'the notification is no longer stored', 0);
       throw new UnrecoverableError(`notification ${delivery.notificationId} is gone`);
     }
-    const notification = { ...stored.notification, source: sourceOf(delivery.source) };
-    const order = await orderOf(db, notification.orderId);
-    const attempt = await startAttempt(db, delivery.id);
+    const notification = { ...loaded.notification, source: sourceOf(delivery.source) };
+    const order = loaded.order;
+    // Counted (committed) before the handler runs, so a crash mid-handler still shows it.
+    const attempt = await start(delivery.id);
+    if (attempt === undefined) throw new Error(`delivery ${delivery.id} vanished`);
     const handlerLogger = logger.child({ handler: delivery.handler, deliveryId: delivery.id });
     const timeout = AbortSignal.timeout(registered.timeoutMs);
     const handlerSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;

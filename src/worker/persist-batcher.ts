@@ -2,12 +2,28 @@ import type { Logger } from 'winston';
 import { Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { PersistOutcome, ReceiptToPersist } from '../store/notification-store';
-import { persistReceipt, persistReceipts } from '../store/notification-store';
+import type { BatchFanOut, PersistedBatch } from '../store/notification-store';
+import { persistReceipt, persistReceiptsWithFanOut } from '../store/notification-store';
+import type { QueuedDelivery } from '../store/handler-delivery-store';
 import type { Database } from '../store/prisma';
+import type { DispatchNotification } from './dispatch';
 import { isInfrastructureError } from './fault-policy';
 
-/** Persists one receipt; resolves once it is durable (committed) in PostgreSQL. */
+/**
+ * Persists one receipt and fans it out to the handlers (when the worker has a fan-out);
+ * resolves once it is durable (committed) in PostgreSQL and its delivery jobs are queued.
+ */
 export type PersistOne = (receipt: ReceiptToPersist) => Promise<PersistOutcome>;
+
+/** The handler fan-out of the worker's batches (from `createDispatcher`). */
+export interface WorkerFanOut {
+  /** Written in the batch's transaction. */
+  readonly plan: BatchFanOut;
+  /** Queues the delivery jobs once the batch has committed. */
+  enqueue(queued: readonly QueuedDelivery[]): Promise<void>;
+  /** The one-by-one fan-out: fallback receipts, and repair of a redelivered (already stored) one. */
+  readonly dispatch: DispatchNotification;
+}
 
 export interface PersistBatcherOptions {
   /** Largest batch (one transaction); a full batch is written at once. */
@@ -21,6 +37,8 @@ export interface PersistBatcherDeps {
   readonly logger: Logger;
   /** Called with the size of every batch written (metrics). */
   readonly onBatch?: (size: number, mode: 'batch' | 'fallback') => void;
+  /** Absent: nothing is dispatched to handlers. */
+  readonly fanOut?: WorkerFanOut;
 }
 
 interface Waiting {
@@ -44,14 +62,22 @@ interface Waiting {
  */
 export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistBatcherOptions): PersistOne {
   const { db, logger } = deps;
-  let pending: Waiting[] = [];
+  const pending: Waiting[] = [];
   let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+
+  const fanOut = deps.fanOut;
+  // A redelivered job whose receipt is stored: its earlier run may have died between the
+  // commit and the enqueue, so its unfinished deliveries are queued again (idempotent).
+  const dispatchOne = async (receiptId: string, outcome: PersistOutcome): Promise<PersistOutcome> => {
+    if (fanOut !== undefined && outcome.kind !== 'duplicate') await fanOut.dispatch(receiptId, 'callback');
+    return outcome;
+  };
 
   const oneByOne = async (batch: readonly Waiting[]): Promise<void> => {
     deps.onBatch?.(batch.length, 'fallback');
     for (const w of batch) {
       try {
-        w.resolve(await persistReceipt(db, w.receipt));
+        w.resolve(await dispatchOne(w.receipt.receiptId, await persistReceipt(db, w.receipt)));
       } catch (error: unknown) {
         w.reject(error);
       }
@@ -59,12 +85,14 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
   };
 
   const write = async (batch: readonly Waiting[]): Promise<void> => {
-    if (batch.length === 1) return oneByOne(batch);
-    let outcomes: PersistOutcome[];
+    // Alone, without handlers, the single-receipt transaction is the cheaper one.
+    if (batch.length === 1 && fanOut === undefined) return oneByOne(batch);
+    let written: PersistedBatch;
     try {
-      outcomes = await persistReceipts(
+      written = await persistReceiptsWithFanOut(
         db,
         batch.map((w) => w.receipt),
+        fanOut?.plan,
       );
     } catch (error: unknown) {
       if (isInfrastructureError(error)) {
@@ -78,12 +106,35 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
       return oneByOne(batch);
     }
     deps.onBatch?.(batch.length, 'batch');
-    batch.forEach((w, i) => {
-      const outcome = outcomes[i];
-      if (outcome === undefined) w.reject(new Error('batched persist returned no outcome'));
-      else w.resolve(outcome);
-    });
+    const outcomes = written.outcomes;
+    if (fanOut !== undefined) {
+      try {
+        await fanOut.enqueue(written.queued);
+      } catch (error: unknown) {
+        // Committed, but the delivery jobs are not queued: every job of the batch fails, and
+        // its retry (`already_persisted`) queues its unfinished deliveries again.
+        for (const w of batch) w.reject(error);
+        return;
+      }
+    }
+    await Promise.all(
+      batch.map(async (w, i) => {
+        const outcome = outcomes[i];
+        if (outcome === undefined) return w.reject(new Error('batched persist returned no outcome'));
+        try {
+          w.resolve(outcome.kind === 'already_persisted' ? await dispatchOne(w.receipt.receiptId, outcome) : outcome);
+        } catch (error: unknown) {
+          w.reject(error);
+        }
+      }),
+    );
   };
+
+  // One batch in flight at a time (group commit): receipts that arrive while a batch is being
+  // written wait for it and go out together in the next one, so batches grow with the load
+  // and the statements per receipt shrink, instead of several small batches running side by
+  // side and contending for the same orders.
+  let writing = false;
 
   const flush = (): void => {
     if (timer !== undefined) {
@@ -91,17 +142,21 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
       else clearImmediate(timer as NodeJS.Immediate);
       timer = undefined;
     }
-    const batch = pending;
-    pending = [];
+    if (writing || pending.length === 0) return;
+    const batch = pending.splice(0, options.maxBatch);
+    writing = true;
     // `write` settles every promise of the batch itself and never rejects.
-    void write(batch);
+    void write(batch).finally(() => {
+      writing = false;
+      flush();
+    });
   };
 
   return (receipt) =>
     new Promise<PersistOutcome>((resolve, reject) => {
       pending.push({ receipt, resolve, reject });
       if (pending.length >= options.maxBatch) flush();
-      else if (timer === undefined)
+      else if (timer === undefined && !writing)
         timer = options.lingerMs > 0 ? setTimeout(flush, options.lingerMs) : setImmediate(flush);
     });
 }
@@ -111,10 +166,22 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
  * `persistReceipt` directly, exactly as before batching existed.
  */
 export function createWorkerPersist(
-  deps: { readonly db: Database; readonly logger: Logger; readonly registry: Registry },
+  deps: {
+    readonly db: Database;
+    readonly logger: Logger;
+    readonly registry: Registry;
+    readonly fanOut?: WorkerFanOut;
+  },
   config: { readonly persistBatchMax: number; readonly persistBatchLingerMs: number },
 ): PersistOne {
-  if (config.persistBatchMax <= 1) return (receipt) => persistReceipt(deps.db, receipt);
+  const fanOut = deps.fanOut;
+  if (config.persistBatchMax <= 1) {
+    return async (receipt) => {
+      const outcome = await persistReceipt(deps.db, receipt);
+      if (fanOut !== undefined && outcome.kind !== 'duplicate') await fanOut.dispatch(receipt.receiptId, 'callback');
+      return outcome;
+    };
+  }
   const batchSize = new Histogram({
     name: 'bw_worker_persist_batch_size',
     help: 'Receipts per persist transaction of the worker (mode: batch, or fallback = one by one after a failed batch)',
@@ -123,7 +190,12 @@ export function createWorkerPersist(
     registers: [deps.registry],
   });
   return createPersistBatcher(
-    { db: deps.db, logger: deps.logger, onBatch: (size, mode) => batchSize.observe({ mode }, size) },
+    {
+      db: deps.db,
+      logger: deps.logger,
+      onBatch: (size, mode) => batchSize.observe({ mode }, size),
+      ...(fanOut !== undefined ? { fanOut } : {}),
+    },
     { maxBatch: config.persistBatchMax, lingerMs: config.persistBatchLingerMs },
   );
 }

@@ -16,9 +16,15 @@ export interface PersistWorkerDeps {
   readonly db: Database;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** Handler fan-out after persistence (issue 5); absent: nothing is dispatched. */
+  /**
+   * Handler fan-out after persistence (issue 5), used only without `persist` (which fans out
+   * itself); absent: nothing is dispatched.
+   */
   readonly dispatch?: DispatchNotification;
-  /** How a receipt is written (the worker's batcher); absent: `persistReceipt`, one transaction each. */
+  /**
+   * How a receipt is written and fanned out (the worker's batcher); absent: `persistReceipt`,
+   * one transaction each, then `dispatch`.
+   */
   readonly persist?: PersistOne;
 }
 
@@ -36,7 +42,15 @@ export function createPersistProcessor(deps: PersistWorkerDeps) {
     }
     const started = process.hrtime.bigint();
     const n = parsed.notification;
-    const persist = deps.persist ?? ((receipt) => persistReceipt(deps.db, receipt));
+    const persist: PersistOne =
+      deps.persist ??
+      (async (receipt) => {
+        const stored = await persistReceipt(deps.db, receipt);
+        // Fan out once stored. Also on a redelivered job (`already_persisted`): the previous run
+        // may have died between the commit and the fan-out; dispatching is idempotent.
+        if (deps.dispatch && stored.kind !== 'duplicate') await deps.dispatch(receipt.receiptId, 'callback');
+        return stored;
+      });
     const outcome = await persist({
       receiptId: data.receiptId,
       receivedAt: new Date(data.receivedAt),
@@ -62,9 +76,6 @@ export function createPersistProcessor(deps: PersistWorkerDeps) {
       if (unknownField !== null && result === 'stored') deps.metrics.unknownNotifications.inc({ field: unknownField });
     }
     deps.logger.debug('notification persisted', { receiptId: data.receiptId, outcome: outcome.kind });
-    // Fan out once stored. Also on a redelivered job (`already_persisted`): the previous run may
-    // have died between the commit and the fan-out; dispatching is idempotent.
-    if (deps.dispatch && outcome.kind !== 'duplicate') await deps.dispatch(data.receiptId, 'callback');
     return outcome;
   };
 }

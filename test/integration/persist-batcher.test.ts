@@ -3,6 +3,10 @@ import { migrate } from '../../src/store/migrator';
 import type { PersistOutcome, ReceiptToPersist } from '../../src/store/notification-store';
 import type { Database } from '../../src/store/prisma';
 import { createDatabase } from '../../src/store/prisma';
+import { createHandlerRegistry } from '../../src/handlers/registry';
+import type { JobProducer } from '../../src/queue/backend';
+import type { HandlerDeliveryJob } from '../../src/queue/catalog';
+import { createDispatcher, deliveryIdOf } from '../../src/worker/dispatch';
 import { createPersistBatcher } from '../../src/worker/persist-batcher';
 import { persistReceipts } from '../../src/store/notification-store';
 import type { TestDatabase } from '../support/harness';
@@ -107,5 +111,89 @@ describe('persist batcher', () => {
       where: { orderId, outcome: 'accepted', duplicateCount: 1 },
     });
     expect([second!.receiptId, copy.receiptId]).toContain(original.id);
+  });
+
+  describe('with the handler fan-out', () => {
+    const added: { jobId: string; deliveryId: string }[][] = [];
+    let failNextBulk = false;
+    const producer: JobProducer<HandlerDeliveryJob> = {
+      add: () => Promise.reject(new Error('the batcher queues with addBulk')),
+      addBulk: (jobs) => {
+        if (failNextBulk) {
+          failNextBulk = false;
+          return Promise.reject(new Error('queue unavailable'));
+        }
+        added.push(jobs.map((j) => ({ jobId: j.options.jobId, deliveryId: j.data.deliveryId })));
+        return Promise.resolve();
+      },
+      counts: () => Promise.resolve({}),
+      close: () => Promise.resolve(),
+    };
+    const registry = createHandlerRegistry([
+      {
+        handler: { name: 'audit', handle: () => Promise.resolve({ kind: 'delivered' }) },
+        match: {},
+        retry: { attempts: 3, backoffMs: 100 },
+        timeoutMs: 1000,
+      },
+    ]);
+
+    const fanOutBatcher = () => {
+      const dispatcher = createDispatcher({ db, registry, producer, logger: silentLogger() });
+      return createPersistBatcher(
+        {
+          db,
+          logger: silentLogger(),
+          fanOut: {
+            plan: dispatcher.batchFanOut,
+            enqueue: (q) => dispatcher.enqueue(q),
+            dispatch: dispatcher.dispatchNotification,
+          },
+        },
+        { maxBatch: 50, lingerMs: 0 },
+      );
+    };
+
+    const deliveriesOf = (orderId: string) =>
+      db.$queryRaw<{ id: string; notification_id: string; status: string; position: bigint; event_id: bigint }[]>`
+        SELECT d.id::text, d.notification_id::text, d.status, d.position, e.id AS event_id
+          FROM handler_deliveries d JOIN order_events e ON e.notification_id = d.notification_id
+         WHERE d.order_id = ${orderId} ORDER BY d.position`;
+
+    it('writes the rows and markers of a batch in its transaction and queues its jobs in one addBulk', async () => {
+      added.length = 0;
+      const persist = fanOutBatcher();
+      const batch = receipts(4);
+      const results = await Promise.all(batch.map((r) => persist(r)));
+      expect(results.every((o) => o.kind === 'stored')).toBe(true);
+
+      const orderId = batch[0]!.notification.orderId!;
+      const rows = await deliveriesOf(orderId);
+      expect(rows.map((r) => r.notification_id)).toEqual(batch.map((r) => r.receiptId));
+      expect(rows.every((r) => r.status === 'pending' && r.position === r.event_id)).toBe(true);
+      expect(rows.map((r) => r.id)).toEqual(batch.map((r) => deliveryIdOf(r.receiptId, 'audit')));
+      const marked = await db.notificationDispatch.count({
+        where: { notificationId: { in: batch.map((r) => r.receiptId) } },
+      });
+      expect(marked).toBe(4);
+      expect(added).toEqual([rows.map((r) => ({ jobId: `delivery-${r.id}`, deliveryId: r.id }))]);
+    });
+
+    it('fails the jobs of a batch whose addBulk failed; their retries queue the deliveries again', async () => {
+      added.length = 0;
+      const persist = fanOutBatcher();
+      const batch = receipts(3);
+      failNextBulk = true;
+      const first = await Promise.all(batch.map((r) => settle(persist(r))));
+      expect(first.map((r) => r.ok)).toEqual([false, false, false]);
+      // Committed with the receipts: nothing is lost, the rows wait for their jobs.
+      const orderId = batch[0]!.notification.orderId!;
+      expect((await deliveriesOf(orderId)).map((r) => r.status)).toEqual(['pending', 'pending', 'pending']);
+
+      const retried = await Promise.all(batch.map((r) => persist(r)));
+      expect(retried.every((o) => o.kind === 'already_persisted')).toBe(true);
+      const queued = added.flat().map((j) => j.deliveryId);
+      expect(queued.sort()).toEqual(batch.map((r) => deliveryIdOf(r.receiptId, 'audit')).sort());
+    });
   });
 });

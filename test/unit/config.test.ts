@@ -14,6 +14,18 @@ describe('loadConfig', () => {
     });
   });
 
+  it('runs more jobs per worker on Redis than on the PostgreSQL queue backend unless told otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ workerConcurrency: 8, handlerConcurrency: 8 });
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).toMatchObject({
+      workerConcurrency: 128,
+      handlerConcurrency: 32,
+    });
+    expect(
+      loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', WORKER_CONCURRENCY: '4', HANDLER_CONCURRENCY: '2' }),
+    ).toMatchObject({ workerConcurrency: 4, handlerConcurrency: 2 });
+    expect(() => loadConfig({ WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY: must be at least 1/);
+  });
+
   it('parses credentials for rotation and scoped API keys', () => {
     const config = loadConfig({
       CALLBACK_BASIC_AUTH: 'bw:old-pass, bw:new:pass',
