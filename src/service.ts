@@ -22,7 +22,8 @@ import { findOrderDetail, pingDatabase } from './store/order-read-store';
 import type { Database } from './store/prisma';
 import { createDatabase } from './store/prisma';
 import { quarantine } from './store/quarantine-store';
-import { createPersistProcessor } from './worker/persist-notification';
+import { createPersistProcessor, createReceiptPersister } from './worker/persist-notification';
+import { createNotificationsProcessor } from './worker/receipt-batch';
 import { withFaultPolicy } from './worker/fault-policy';
 import { createWorkerPersist } from './worker/persist-batcher';
 import type { RetentionSchedule } from './store/retention';
@@ -122,6 +123,7 @@ export async function startService(
     prefix: config.queuePrefix,
     logger,
     enqueueBatchMax: config.enqueueBatchMax,
+    onEnqueueBatch: (receipts) => metrics.queueBatchReceipts.observe(receipts),
     retry: {
       windowMs: config.workerRetryWindowMs,
       baseDelayMs: config.workerRetryBaseDelayMs,
@@ -179,21 +181,33 @@ export async function startService(
     : undefined;
 
   const producer: NotificationProducer | undefined = servesApi ? queueBackend.createProducer() : undefined;
-  const consumer: NotificationConsumer | undefined = runsWorker
-    ? queueBackend.createConsumer(
-        withFaultPolicy(
-          { db, logger, metrics, poisonAttempts: config.workerPoisonAttempts },
-          createPersistProcessor({
-            db,
-            logger,
-            metrics,
-            dispatch: dispatcher.dispatchNotification,
-            persist: createWorkerPersist({ db, logger, registry: metrics.registry }, config),
-          }),
-        ),
-        config.workerConcurrency,
-      )
+  // The worker adds back, as jobs of their own, the receipts of a batch it could not persist.
+  const splitProducer: NotificationProducer | undefined = runsWorker
+    ? (producer ?? queueBackend.createProducer())
     : undefined;
+  const workerDeps = {
+    db,
+    logger,
+    metrics,
+    dispatch: dispatcher.dispatchNotification,
+    persist: createWorkerPersist({ db, logger, registry: metrics.registry }, config),
+  };
+  const consumer: NotificationConsumer | undefined =
+    runsWorker && splitProducer
+      ? queueBackend.createConsumer(
+          createNotificationsProcessor({
+            single: withFaultPolicy(
+              { db, logger, metrics, poisonAttempts: config.workerPoisonAttempts },
+              createPersistProcessor(workerDeps),
+            ),
+            persistReceipt: createReceiptPersister(workerDeps),
+            splitOff: (receipts) => splitProducer.enqueueEach(receipts),
+            logger,
+            onSplitOff: (count) => metrics.batchSplitOff.inc(count),
+          }),
+          config.workerConcurrency,
+        )
+      : undefined;
   const retention: RetentionSchedule | undefined = runsWorker
     ? startRetentionSchedule({
         db,
@@ -369,6 +383,9 @@ export async function startService(
     if (spool) await step(logger, 'spool', remaining(), () => spool.close());
     await step(logger, 'handler-queue', remaining(), () => handlerProducer.close());
     if (producer) await step(logger, 'queue', remaining(), () => producer.close());
+    if (splitProducer && splitProducer !== producer) {
+      await step(logger, 'queue-split', remaining(), () => splitProducer.close());
+    }
     await step(logger, 'database', remaining(), () => db.$disconnect());
     // PostgreSQL last, and always given a moment even past the budget: its own fast shutdown.
     if (embedded) await step(logger, 'embedded-postgres', Math.max(remaining(), 3000), () => embedded.stop());
