@@ -24,7 +24,8 @@ import { createDatabase } from './store/prisma';
 import type { SqlClient } from './store/sql';
 import { createSqlPool, sqlOverPool } from './store/sql';
 import { quarantine } from './store/quarantine-store';
-import { createPersistProcessor } from './worker/persist-notification';
+import { createPersistProcessor, createReceiptPersister } from './worker/persist-notification';
+import { createNotificationsProcessor } from './worker/receipt-batch';
 import { withFaultPolicy } from './worker/fault-policy';
 import { createWorkerPersist } from './worker/persist-batcher';
 import type { RetentionSchedule } from './store/retention';
@@ -132,6 +133,7 @@ export async function startService(
     prefix: config.queuePrefix,
     logger,
     enqueueBatchMax: config.enqueueBatchMax,
+    onEnqueueBatch: (receipts) => metrics.queueBatchReceipts.observe(receipts),
     retry: {
       windowMs: config.workerRetryWindowMs,
       baseDelayMs: config.workerRetryBaseDelayMs,
@@ -189,32 +191,44 @@ export async function startService(
     : undefined;
 
   const producer: NotificationProducer | undefined = servesApi ? queueBackend.createProducer() : undefined;
-  const consumer: NotificationConsumer | undefined = runsWorker
-    ? queueBackend.createConsumer(
-        withFaultPolicy(
-          { db, logger, metrics, poisonAttempts: config.workerPoisonAttempts },
-          createPersistProcessor({
-            db,
-            logger,
-            metrics,
-            persist: createWorkerPersist(
-              {
-                db,
-                logger,
-                registry: metrics.registry,
-                fanOut: {
-                  plan: dispatcher.batchFanOut,
-                  enqueue: (queued) => dispatcher.enqueue(queued),
-                  dispatch: dispatcher.dispatchNotification,
-                },
-              },
-              config,
-            ),
-          }),
-        ),
-        config.workerConcurrency,
-      )
+  // The worker adds back, as jobs of their own, the receipts of a batch it could not persist.
+  const splitProducer: NotificationProducer | undefined = runsWorker
+    ? (producer ?? queueBackend.createProducer())
     : undefined;
+  const workerDeps = {
+    db,
+    logger,
+    metrics,
+    persist: createWorkerPersist(
+      {
+        db,
+        logger,
+        registry: metrics.registry,
+        fanOut: {
+          plan: dispatcher.batchFanOut,
+          enqueue: (queued) => dispatcher.enqueue(queued),
+          dispatch: dispatcher.dispatchNotification,
+        },
+      },
+      config,
+    ),
+  };
+  const consumer: NotificationConsumer | undefined =
+    runsWorker && splitProducer
+      ? queueBackend.createConsumer(
+          createNotificationsProcessor({
+            single: withFaultPolicy(
+              { db, logger, metrics, poisonAttempts: config.workerPoisonAttempts },
+              createPersistProcessor(workerDeps),
+            ),
+            persistReceipt: createReceiptPersister(workerDeps),
+            splitOff: (receipts) => splitProducer.enqueueEach(receipts),
+            logger,
+            onSplitOff: (count) => metrics.batchSplitOff.inc(count),
+          }),
+          config.workerConcurrency,
+        )
+      : undefined;
   const retention: RetentionSchedule | undefined = runsWorker
     ? startRetentionSchedule({
         db,
@@ -391,6 +405,9 @@ export async function startService(
     if (spool) await step(logger, 'spool', remaining(), () => spool.close());
     await step(logger, 'handler-queue', remaining(), () => handlerProducer.close());
     if (producer) await step(logger, 'queue', remaining(), () => producer.close());
+    if (splitProducer && splitProducer !== producer) {
+      await step(logger, 'queue-split', remaining(), () => splitProducer.close());
+    }
     await step(logger, 'database', remaining(), () => db.$disconnect());
     await step(logger, 'database-pool', remaining(), () => pool.end());
     // PostgreSQL last, and always given a moment even past the budget: its own fast shutdown.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'winston';
 import type { PersistNotificationJob } from '../queue/catalog';
 import type { QuarantineRecord } from '../store/quarantine-store';
-import { decodeBody, parseNotificationXml } from './parse';
+import { checkNotificationXml, decodeBody } from './parse';
 
 /** Expected outcomes of a callback are values (STYLE 4); exceptions are for bugs only. */
 export type CallbackOutcome =
@@ -49,7 +49,7 @@ export function keptHeaders(headers: Readonly<Record<string, string | string[] |
 export async function acceptCallback(deps: AcceptDeps, input: IncomingCallback): Promise<CallbackOutcome> {
   const receiptId = randomUUID();
   const text = decodeBody(input.body);
-  const parsed = await parseNotificationXml(text);
+  const parsed = checkNotificationXml(text);
   if (!parsed.ok) {
     try {
       await deps.quarantine({

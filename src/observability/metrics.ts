@@ -49,6 +49,10 @@ export interface Metrics {
   readonly persistRetries: Counter<'cause'>;
   /** Raw receipts deleted by the retention purge. */
   readonly rawReceiptsPurged: Counter;
+  /** Receipts per job the callback route adds to the notifications queue (one job per event-loop turn). */
+  readonly queueBatchReceipts: Histogram;
+  /** Receipts of a batch job the worker could not persist, added back as jobs of their own. */
+  readonly batchSplitOff: Counter;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -169,6 +173,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     rawReceiptsPurged: new Counter({
       name: 'bw_raw_receipts_purged_total',
       help: 'Raw receipts deleted by the retention purge (order history is kept)',
+      registers: [registry],
+    }),
+    queueBatchReceipts: new Histogram({
+      name: 'bw_queue_batch_receipts',
+      help: 'Receipts per job the callback route adds to the notifications queue (one job per event-loop turn)',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers: [registry],
+    }),
+    batchSplitOff: new Counter({
+      name: 'bw_worker_batch_split_off_total',
+      help: 'Receipts of a batch job the worker could not persist, added back as jobs of their own',
       registers: [registry],
     }),
   };

@@ -3,11 +3,11 @@ import { Client } from 'pg';
 import type { Job } from 'bullmq';
 import type { Logger } from 'winston';
 import { createBatchingEnqueue } from './batching-enqueue';
-import type { BulkJob } from './batching-enqueue';
 import { CAPPED_EXPONENTIAL, EVENT_STREAM_MAX_LEN, QUEUES, attemptsForWindow, retryDelayMs } from './catalog';
 import type {
   BandwidthMaintenanceJob,
   HandlerDeliveryJob,
+  NotificationsJob,
   PersistNotificationJob,
   QueueName,
   RetryPolicy,
@@ -21,7 +21,10 @@ import { checkRedisSafety } from './redis-safety';
 export type QueueBackendKind = 'redis' | 'postgres';
 
 export interface NotificationProducer {
+  /** Makes one receipt durable; receipts of the same event-loop turn share one job. */
   enqueue(job: PersistNotificationJob): Promise<void>;
+  /** Adds each receipt as a job of its own (a batch's receipts the worker could not persist). */
+  enqueueEach(jobs: readonly PersistNotificationJob[]): Promise<void>;
   /** Waiting + delayed + active jobs (for readiness, stats and metrics). */
   counts(): Promise<Record<string, number>>;
   /** Age in ms of the oldest waiting job, null when none waits (metrics: queue lag). */
@@ -35,7 +38,7 @@ export interface NotificationConsumer {
   close(): Promise<void>;
 }
 
-export type PersistProcessor = (job: Job<PersistNotificationJob>) => Promise<unknown>;
+export type PersistProcessor = (job: Job<NotificationsJob>) => Promise<unknown>;
 
 export interface QueueBackend {
   readonly kind: QueueBackendKind;
@@ -57,7 +60,7 @@ export interface QueueBackend {
 
 /** The payload type of each queue of the catalog. */
 export interface JobPayloads {
-  notifications: PersistNotificationJob;
+  notifications: NotificationsJob;
   handlerDeliveries: HandlerDeliveryJob;
   bandwidth: BandwidthMaintenanceJob;
 }
@@ -95,8 +98,10 @@ export interface QueueBackendOptions {
   readonly databaseUrl: string;
   readonly prefix: string;
   readonly logger: Logger;
-  /** Most receipts per `addBulk` from the producer (group commit per event-loop turn); 1 = one `add` each. */
+  /** Most receipts per job from the producer (group commit per event-loop turn); 1 = one job each. */
   readonly enqueueBatchMax?: number;
+  /** Called with the number of receipts of every job the producer adds (metrics). */
+  readonly onEnqueueBatch?: (receipts: number) => void;
   /** Retry policy of persist jobs; unset: the catalog's fixed attempts and exponential backoff. */
   readonly retry?: RetryPolicy;
   /** Worker job lock (and stalled-check interval): a crashed worker's jobs return after this. */
@@ -122,9 +127,15 @@ function redact(url: string): string {
   }
 }
 
+interface BulkJob<T> {
+  readonly name: string;
+  readonly data: T;
+  readonly opts: object;
+}
+
 interface QueueLike {
-  add(name: string, data: PersistNotificationJob, opts: object): Promise<unknown>;
-  addBulk(jobs: BulkJob<PersistNotificationJob>[]): Promise<unknown>;
+  add(name: string, data: NotificationsJob, opts: object): Promise<unknown>;
+  addBulk(jobs: BulkJob<NotificationsJob>[]): Promise<unknown>;
   getJobCounts(...types: string[]): Promise<Record<string, number>>;
   getJobs(types: 'waiting'[], start: number, end: number, asc: boolean): Promise<{ timestamp: number }[]>;
   close(): Promise<void>;
@@ -160,15 +171,38 @@ function workerOptionsFor(options: QueueBackendOptions) {
   };
 }
 
-function producerOf(queue: QueueLike, inspectable: Queue, batchMax = 1, retry?: RetryPolicy): NotificationProducer {
+function producerOf(
+  queue: QueueLike,
+  inspectable: Queue,
+  options: Pick<QueueBackendOptions, 'enqueueBatchMax' | 'onEnqueueBatch' | 'retry'>,
+): NotificationProducer {
+  const { retry, onEnqueueBatch } = options;
+  const batchMax = options.enqueueBatchMax ?? 1;
   const jobOptions = jobOptionsFor(retry);
-  const addInBulk =
-    batchMax > 1 ? createBatchingEnqueue<PersistNotificationJob>((jobs) => queue.addBulk(jobs), batchMax) : undefined;
+  const add = (data: NotificationsJob) =>
+    queue.add(catalog.jobName, data, { ...jobOptions, jobId: catalog.jobId(data) });
+  // One job per event-loop turn, whatever the number of receipts in it: BullMQ's cost is per
+  // job (about 40-60 us of CPU to add one, more to run one), and it was the callback route's
+  // largest cost after the XML check. A turn with one receipt stays a plain receipt job.
+  const addInBatches =
+    batchMax > 1
+      ? createBatchingEnqueue<PersistNotificationJob>((receipts) => {
+          onEnqueueBatch?.(receipts.length);
+          return add(receipts.length === 1 && receipts[0] ? receipts[0] : { receipts });
+        }, batchMax)
+      : undefined;
   return {
     async enqueue(job) {
-      const opts = { ...jobOptions, jobId: catalog.jobId(job) };
-      if (addInBulk) await addInBulk({ name: catalog.jobName, data: job, opts });
-      else await queue.add(catalog.jobName, job, opts);
+      if (addInBatches) await addInBatches(job);
+      else {
+        onEnqueueBatch?.(1);
+        await add(job);
+      }
+    },
+    async enqueueEach(jobs) {
+      await queue.addBulk(
+        jobs.map((data) => ({ name: catalog.jobName, data, opts: { ...jobOptions, jobId: catalog.jobId(data) } })),
+      );
     },
     counts: () => queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized'),
     close: () => queue.close(),
@@ -254,16 +288,16 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
       createProducer() {
         // Fail fast: a producer that waits for Redis would hold the callback open; the
         // caller decides what to do instead (spool or 503).
-        const queue = new Queue<PersistNotificationJob>(catalog.name, {
+        const queue = new Queue<NotificationsJob>(catalog.name, {
           prefix,
           connection: { url, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 },
           streams: { events: { maxLen: EVENT_STREAM_MAX_LEN } },
         });
         queue.on('error', onError('producer'));
-        return producerOf(queue, queue, options.enqueueBatchMax, options.retry);
+        return producerOf(queue, queue, options);
       },
       createConsumer(processor, concurrency) {
-        const worker = new Worker<PersistNotificationJob>(catalog.name, processor, {
+        const worker = new Worker<NotificationsJob>(catalog.name, processor, {
           prefix,
           concurrency,
           ...workerOptionsFor(options),
@@ -314,14 +348,14 @@ export function createQueueBackend(options: QueueBackendOptions): QueueBackend {
       }
     },
     createProducer() {
-      const queue = new PgQueue<PersistNotificationJob>(catalog.name, { connection: { ...connection, max: 10 } });
+      const queue = new PgQueue<NotificationsJob>(catalog.name, { connection: { ...connection, max: 10 } });
       queue.on('error', onError('producer'));
       // Same Queue class, typed with its PostgreSQL backend; bull-board's adapter is typed
       // against the default (Redis) parameters and only uses the shared public API.
-      return producerOf(queue, queue as unknown as Queue, options.enqueueBatchMax, options.retry);
+      return producerOf(queue, queue as unknown as Queue, options);
     },
     createConsumer(processor, concurrency) {
-      const worker = new PgWorker<PersistNotificationJob>(catalog.name, processor, {
+      const worker = new PgWorker<NotificationsJob>(catalog.name, processor, {
         connection: { ...connection, max: Math.max(4, concurrency + 2) },
         concurrency,
         ...workerOptionsFor(options),

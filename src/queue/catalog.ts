@@ -15,12 +15,35 @@ export interface PersistNotificationJob {
   readonly body: string;
 }
 
+/**
+ * Several receipts accepted in the same event-loop turn, in one job (the callback route's
+ * group commit): one BullMQ job instead of one per receipt, at the edge and in the worker. A
+ * receipt the worker cannot persist is split off into a job of its own (`receipt-<id>`), so
+ * the fault policy (retries, poison quarantine) still works per receipt.
+ */
+export interface ReceiptBatchJob {
+  readonly receipts: readonly PersistNotificationJob[];
+}
+
+/** What the `notifications` queue carries: one receipt, or a batch of them. */
+export type NotificationsJob = PersistNotificationJob | ReceiptBatchJob;
+
+export function isReceiptBatch(job: NotificationsJob): job is ReceiptBatchJob {
+  return 'receipts' in job;
+}
+
 export const QUEUES = {
   notifications: {
     name: 'notifications',
     jobName: 'persist',
-    /** Deterministic: one job per receipt, whatever path (HTTP, spool drain) adds it. */
-    jobId: (job: PersistNotificationJob): string => `receipt-${job.receiptId}`,
+    /**
+     * Deterministic: one job per receipt, whatever path (HTTP, spool drain, a batch's split)
+     * adds it; a batch is named after its first receipt (receipt ids are random UUIDs).
+     */
+    jobId: (job: NotificationsJob): string =>
+      isReceiptBatch(job)
+        ? `receipts-${job.receipts[0]?.receiptId ?? 'empty'}-${job.receipts.length}`
+        : `receipt-${job.receiptId}`,
     attempts: 25,
     // ~1 s, 2 s, 4 s ... capped by BullMQ at the attempt count: rides out a database
     // restart without dead-lettering.

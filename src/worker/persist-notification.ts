@@ -29,13 +29,12 @@ export interface PersistWorkerDeps {
 }
 
 /**
- * Processor of the `notifications` queue: raw receipt -> database, in one transaction.
+ * Persists one receipt: raw receipt -> database, in one transaction (or one group-commit batch).
  * Retryability is decided here: a body that does not parse will never parse (give up);
  * anything else (database down, deadlock) is thrown and retried with backoff.
  */
-export function createPersistProcessor(deps: PersistWorkerDeps) {
-  return async (job: Job<PersistNotificationJob>): Promise<PersistOutcome> => {
-    const data = job.data;
+export function createReceiptPersister(deps: PersistWorkerDeps) {
+  return async (data: PersistNotificationJob): Promise<PersistOutcome> => {
     const parsed = await parseNotificationXml(data.body);
     if (!parsed.ok) {
       throw new UnrecoverableError(`receipt ${data.receiptId} does not parse: ${parsed.reason}`);
@@ -78,4 +77,10 @@ export function createPersistProcessor(deps: PersistWorkerDeps) {
     deps.logger.debug('notification persisted', { receiptId: data.receiptId, outcome: outcome.kind });
     return outcome;
   };
+}
+
+/** Processor of a single-receipt job of the `notifications` queue. */
+export function createPersistProcessor(deps: PersistWorkerDeps) {
+  const persist = createReceiptPersister(deps);
+  return (job: Job<PersistNotificationJob>): Promise<PersistOutcome> => persist(job.data);
 }

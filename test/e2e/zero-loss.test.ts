@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,11 +6,12 @@ import request from 'supertest';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { RedisProcess, freePort } from '../../chaos/processes';
+import { createQueueBackend } from '../../src/queue/backend';
 import { checkRedisSafety } from '../../src/queue/redis-safety';
 import type { RunningService } from '../../src/service';
 import { purgeRawReceipts } from '../../src/store/retention';
 import type { TestDatabase } from '../support/harness';
-import { basicAuth, bootService, createTestDatabase, eventually, redisUrl } from '../support/harness';
+import { basicAuth, bootService, createTestDatabase, eventually, redisUrl, uniqueName } from '../support/harness';
 
 /**
  * Zero loss under faults, against a Redis this file owns (so it can kill it): every callback
@@ -154,6 +155,79 @@ describe('worker faults and retention', () => {
       { status: string }[]
     >`SELECT status FROM orders WHERE order_id = 'old-order'`;
     expect(order).toEqual([{ status: 'COMPLETE' }]);
+  });
+});
+
+describe('a poison receipt inside a batch job', () => {
+  let db: TestDatabase;
+  let service: RunningService;
+  const prefix = uniqueName('q');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    service = await bootService({
+      databaseUrl: db.url,
+      queue: 'redis',
+      env: {
+        QUEUE_PREFIX: prefix,
+        WORKER_POISON_ATTEMPTS: '2',
+        WORKER_RETRY_BASE_DELAY_MS: '50',
+        WORKER_RETRY_MAX_DELAY_MS: '200',
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await db?.drop();
+  });
+
+  it('is split off and quarantined on its own; the healthy receipts of its batch are persisted', async () => {
+    const huge = randomBytes(4000).toString('hex');
+    const poison = notification('batch-poison', 'SUBMITTED', 5).replace(
+      '</Notification>',
+      `<CustomerOrderId>${huge}</CustomerOrderId></Notification>`,
+    );
+    const bodies = [poison, ...Array.from({ length: 24 }, (_, i) => notification(`batch-${i}`, 'SUBMITTED', 5))];
+    // The callback route's producer, on the service's queue: receipts enqueued in one
+    // event-loop turn become one batch job (how many requests share a turn depends on load,
+    // so the route itself cannot be made to batch deterministically here).
+    const producer = createQueueBackend({
+      redisUrl: redisUrl(),
+      databaseUrl: db.url,
+      prefix,
+      logger: winston.createLogger({ silent: true }),
+      enqueueBatchMax: 100,
+    }).createProducer();
+    try {
+      await Promise.all(
+        bodies.map((body) =>
+          producer.enqueue({
+            receiptId: randomUUID(),
+            receivedAt: new Date().toISOString(),
+            accountId: null,
+            remoteAddress: '127.0.0.1',
+            headers: {},
+            body,
+          }),
+        ),
+      );
+      const jobs = await producer.counts();
+      expect(Object.values(jobs).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(1);
+    } finally {
+      await producer.close();
+    }
+    await eventually(async () => ((await count(service, 'accepted')) === 24 ? true : undefined), 20_000);
+    const quarantined = await eventually(async () => {
+      const rows = await service.db.$queryRaw<{ body: Buffer; reason: string }[]>`
+        SELECT body, reason FROM quarantined_notifications`;
+      return rows.length === 1 ? rows[0] : undefined;
+    }, 20_000);
+    expect(Buffer.from(quarantined.body).toString('utf8')).toBe(poison);
+    // Split off into its own job, then quarantined by the per-receipt fault policy.
+    expect(quarantined.reason).toMatch(/attempt 2/);
+    const metrics = await request(service.app).get('/metrics');
+    expect(metrics.text).toMatch(/^bw_worker_batch_split_off_total 1$/m);
   });
 });
 

@@ -1,18 +1,17 @@
-import type { BulkJob } from '../../src/queue/batching-enqueue';
 import { createBatchingEnqueue } from '../../src/queue/batching-enqueue';
 
 /**
  * The group-commit producer must keep the callback's contract: a caller (an HTTP request
  * waiting to answer 200) is released only when the bulk holding its job has been written,
- * and a failed bulk fails every caller in it. The fake below stands in for BullMQ's addBulk.
+ * and a failed bulk fails every caller in it. The fake below stands in for the queue write.
  */
-const job = (n: number): BulkJob<number> => ({ name: 'persist', data: n, opts: {} });
+const job = (n: number): number => n;
 
 function controllableAddBulk() {
   const calls: { jobs: number[]; resolve: () => void; reject: (e: Error) => void }[] = [];
-  const addBulk = (jobs: BulkJob<number>[]): Promise<void> =>
+  const addBulk = (jobs: number[]): Promise<void> =>
     new Promise<void>((resolve, reject) => {
-      calls.push({ jobs: jobs.map((j) => j.data), resolve, reject });
+      calls.push({ jobs, resolve, reject });
     });
   return { calls, addBulk };
 }
