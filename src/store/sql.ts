@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Pool } from 'pg';
 import type { Logger } from 'winston';
 import { Prisma } from '../generated/prisma/client';
@@ -50,16 +51,28 @@ export function sqlOverPool(pool: Pool): SqlClient {
   // Tagged-template calls (db.$queryRaw`...`) arrive as strings + values, as with Prisma.
   const statement = (query: TemplateStringsArray | Prisma.Sql, values: unknown[]): Prisma.Sql =>
     query instanceof Prisma.Sql ? query : Prisma.sql(query, ...values);
+  // Named (prepared) statements: PostgreSQL parses and plans each statement text once per
+  // connection instead of on every call. The read routes' statements are few and fixed (one
+  // text per filter combination), and planning the order detail's three subqueries cost more
+  // than running them (bench EXPLAIN: planning 2.1 ms, execution 0.7 ms on a cold connection).
+  const names = new Map<string, string>();
+  const prepared = (sql: Prisma.Sql) => {
+    let name = names.get(sql.text);
+    if (name === undefined) {
+      name = `q_${createHash('sha1').update(sql.text).digest('hex').slice(0, 16)}`;
+      // Bounded: the texts come from code, not from input; the cap only guards a future mistake.
+      if (names.size < 1000) names.set(sql.text, name);
+    }
+    return { name, text: sql.text, values: sql.values };
+  };
   return {
     async $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
-      const sql = statement(query, values);
-      const result = await pool.query(sql.text, sql.values);
+      const result = await pool.query(prepared(statement(query, values)));
       // pg types rows as any[]; the statement's SELECT list is the contract, as with $queryRaw<T>.
       return result.rows as T;
     },
     async $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
-      const sql = statement(query, values);
-      const result = await pool.query(sql.text, sql.values);
+      const result = await pool.query(prepared(statement(query, values)));
       return result.rowCount ?? 0;
     },
   };
