@@ -36,6 +36,31 @@ async function count(service: RunningService, outcome: string): Promise<number> 
   return Number(rows[0]?.n);
 }
 
+/**
+ * A CustomerOrderId far larger than a btree index entry may be (about 2.7 kB) passes the XML
+ * limits and parses, but PostgreSQL refuses it in orders_customer_order_id_idx: every attempt
+ * to persist it fails the same way. (Random hex so that compression cannot save it.)
+ */
+function poisonNotification(orderId: string, minute: number): string {
+  const huge = randomBytes(4000).toString('hex');
+  return notification(orderId, 'SUBMITTED', minute).replace(
+    '</Notification>',
+    `<CustomerOrderId>${huge}</CustomerOrderId></Notification>`,
+  );
+}
+
+/** Waits for `accepted` stored notifications and `poison` as the only quarantined body, after 2 attempts. */
+async function expectQuarantinedAlone(service: RunningService, poison: string, accepted: number): Promise<void> {
+  await eventually(async () => ((await count(service, 'accepted')) === accepted ? true : undefined), 20_000);
+  const quarantined = await eventually(async () => {
+    const rows = await service.db.$queryRaw<{ body: Buffer; reason: string }[]>`
+      SELECT body, reason FROM quarantined_notifications`;
+    return rows.length === 1 ? rows[0] : undefined;
+  }, 20_000);
+  expect(Buffer.from(quarantined.body).toString('utf8')).toBe(poison);
+  expect(quarantined.reason).toMatch(/attempt 2/);
+}
+
 describe('zero loss when Redis dies', () => {
   let db: TestDatabase;
   let service: RunningService;
@@ -117,25 +142,11 @@ describe('worker faults and retention', () => {
   const post = (body: string) => postCallback(service, body);
 
   it('quarantines a poison notification after its attempts without blocking the others', async () => {
-    // A CustomerOrderId far larger than a btree index entry may be (about 2.7 kB) passes the
-    // XML limits and parses, but PostgreSQL refuses it in orders_customer_order_id_idx: every
-    // attempt to persist it fails the same way. (Random hex so that compression cannot save it.)
-    const huge = randomBytes(4000).toString('hex');
-    const poison = notification('poison-1', 'SUBMITTED', 3).replace(
-      '</Notification>',
-      `<CustomerOrderId>${huge}</CustomerOrderId></Notification>`,
-    );
+    const poison = poisonNotification('poison-1', 3);
     expect((await post(poison)).status).toBe(200);
     for (let i = 0; i < 5; i += 1) expect((await post(notification(`healthy-${i}`, 'SUBMITTED', 3))).status).toBe(200);
 
-    await eventually(async () => ((await count(service, 'accepted')) === 5 ? true : undefined), 20_000);
-    const quarantined = await eventually(async () => {
-      const rows = await service.db.$queryRaw<{ body: Buffer; reason: string }[]>`
-        SELECT body, reason FROM quarantined_notifications`;
-      return rows.length === 1 ? rows[0] : undefined;
-    }, 20_000);
-    expect(Buffer.from(quarantined.body).toString('utf8')).toBe(poison);
-    expect(quarantined.reason).toMatch(/attempt 2/);
+    await expectQuarantinedAlone(service, poison, 5);
     const metrics = await request(service.app).get('/metrics');
     expect(metrics.text).toMatch(/^bw_worker_poison_quarantined_total 1$/m);
   });
@@ -183,11 +194,7 @@ describe('a poison receipt inside a batch job', () => {
   });
 
   it('is split off and quarantined on its own; the healthy receipts of its batch are persisted', async () => {
-    const huge = randomBytes(4000).toString('hex');
-    const poison = notification('batch-poison', 'SUBMITTED', 5).replace(
-      '</Notification>',
-      `<CustomerOrderId>${huge}</CustomerOrderId></Notification>`,
-    );
+    const poison = poisonNotification('batch-poison', 5);
     const bodies = [poison, ...Array.from({ length: 24 }, (_, i) => notification(`batch-${i}`, 'SUBMITTED', 5))];
     // The callback route's producer, on the service's queue: receipts enqueued in one
     // event-loop turn become one batch job (how many requests share a turn depends on load,
@@ -217,15 +224,8 @@ describe('a poison receipt inside a batch job', () => {
     } finally {
       await producer.close();
     }
-    await eventually(async () => ((await count(service, 'accepted')) === 24 ? true : undefined), 20_000);
-    const quarantined = await eventually(async () => {
-      const rows = await service.db.$queryRaw<{ body: Buffer; reason: string }[]>`
-        SELECT body, reason FROM quarantined_notifications`;
-      return rows.length === 1 ? rows[0] : undefined;
-    }, 20_000);
-    expect(Buffer.from(quarantined.body).toString('utf8')).toBe(poison);
     // Split off into its own job, then quarantined by the per-receipt fault policy.
-    expect(quarantined.reason).toMatch(/attempt 2/);
+    await expectQuarantinedAlone(service, poison, 24);
     const metrics = await request(service.app).get('/metrics');
     expect(metrics.text).toMatch(/^bw_worker_batch_split_off_total 1$/m);
   });
