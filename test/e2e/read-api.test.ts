@@ -267,15 +267,19 @@ describe('order detail, history and telephone numbers', () => {
     // the same JSON in one SQL statement; the worker's handler delivery runs it on Prisma.
     const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
     const expected = async (orderId: string): Promise<string> => {
-      const [o, tns, events, notes] = await Promise.all([
-        sql.query<Record<string, unknown>>('SELECT * FROM orders WHERE order_id = $1', [orderId]),
-        sql.query<{ telephone_number: string }>(
-          'SELECT telephone_number FROM order_telephone_numbers WHERE order_id = $1 ORDER BY telephone_number',
-          [orderId],
-        ),
-        sql.query<Record<string, unknown>>('SELECT * FROM order_events WHERE order_id = $1', [orderId]),
-        sql.query<Record<string, unknown>>('SELECT * FROM order_notes WHERE order_id = $1 ORDER BY id', [orderId]),
+      // One after the other: a pg Client runs one query at a time (concurrent calls are deprecated).
+      const o = await sql.query<Record<string, unknown>>('SELECT * FROM orders WHERE order_id = $1', [orderId]);
+      const tns = await sql.query<{ telephone_number: string }>(
+        'SELECT telephone_number FROM order_telephone_numbers WHERE order_id = $1 ORDER BY telephone_number',
+        [orderId],
+      );
+      const events = await sql.query<Record<string, unknown>>('SELECT * FROM order_events WHERE order_id = $1', [
+        orderId,
       ]);
+      const notes = await sql.query<Record<string, unknown>>(
+        'SELECT * FROM order_notes WHERE order_id = $1 ORDER BY id',
+        [orderId],
+      );
       const r = o.rows[0] ?? {};
       const at = (row: Record<string, unknown>, column: string): Date | null => row[column] as Date | null;
       const history = [...events.rows].sort(
