@@ -142,17 +142,17 @@ const rootRefusal = (rootName: string | undefined): Refusal => ({
   reason: `root element must be <Notification>, got <${rootName ?? '?'}>`,
 });
 
+/** Thrown by the tokenizer's handler to stop at the end of the root element (never escapes). */
+const ROOT_CLOSED = new Error('root element closed');
+
 /**
  * The callback route's check: would the worker parse this body? The same checks as
  * `parseNotificationXml`, but the XML is only tokenized, by sax in strict mode: the tokenizer
  * xml2js runs underneath (with the options xml2js gives it), and the only source of xml2js's
  * parse errors. No object tree is built: the route does not need one (the job carries the raw
  * body, which the worker parses with xml2js), and building it was most of the route's parse
- * cost. test/unit/parse.test.ts holds the two to the same verdict on the corpus and on fuzz.
+ * cost. test/unit/edge-check.test.ts holds the two to the same verdict on the corpus and on fuzz.
  */
-/** Thrown by the tokenizer's handler to stop at the end of the root element (never escapes). */
-const ROOT_CLOSED = new Error('root element closed');
-
 export function checkNotificationXml(input: string): { readonly ok: true } | Refusal {
   const checked = preParseChecks(input);
   if (!checked.ok) return checked;

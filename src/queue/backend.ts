@@ -179,8 +179,8 @@ function producerOf(
   const { retry, onEnqueueBatch } = options;
   const batchMax = options.enqueueBatchMax ?? 1;
   const jobOptions = jobOptionsFor(retry);
-  const add = (data: NotificationsJob) =>
-    queue.add(catalog.jobName, data, { ...jobOptions, jobId: catalog.jobId(data) });
+  const optsOf = (data: NotificationsJob) => ({ ...jobOptions, jobId: catalog.jobId(data) });
+  const add = (data: NotificationsJob) => queue.add(catalog.jobName, data, optsOf(data));
   // One job per event-loop turn, whatever the number of receipts in it: BullMQ's cost is per
   // job (about 40-60 us of CPU to add one, more to run one), and it was the callback route's
   // largest cost after the XML check. A turn with one receipt stays a plain receipt job.
@@ -200,9 +200,7 @@ function producerOf(
       }
     },
     async enqueueEach(jobs) {
-      await queue.addBulk(
-        jobs.map((data) => ({ name: catalog.jobName, data, opts: { ...jobOptions, jobId: catalog.jobId(data) } })),
-      );
+      await queue.addBulk(jobs.map((data) => ({ name: catalog.jobName, data, opts: optsOf(data) })));
     },
     counts: () => queue.getJobCounts('waiting', 'delayed', 'active', 'failed', 'prioritized'),
     close: () => queue.close(),
