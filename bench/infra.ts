@@ -14,25 +14,10 @@ import { Client } from 'pg';
 
 export const ROOT = path.resolve(__dirname, '..');
 
-// One free-port helper for tests, benchmarks and the chaos suite.
-import { freePort } from '../test/support/process';
+// One free-port, sleep and readiness-polling helper for tests, benchmarks and the chaos suite.
+import { freePort, sleep, until } from '../test/support/process';
 
-export { freePort };
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if (await probe()) return;
-    } catch {
-      // not yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
-}
+export { freePort, sleep };
 
 export interface Stoppable {
   stop(): Promise<void>;

@@ -12,25 +12,10 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..');
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+// One free-port, sleep and readiness-polling helper for tests, benchmarks and the chaos suite.
+import { freePort, sleep, until } from '../test/support/process';
 
-// One free-port helper for tests, benchmarks and the chaos suite.
-import { freePort } from '../test/support/process';
-
-export { freePort };
-
-async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if (await probe()) return;
-    } catch {
-      // not yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} did not come up within ${timeoutMs} ms`);
-}
+export { freePort, sleep };
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -59,10 +44,14 @@ export class RedisProcess {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', ''];
     args.push('--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction');
     this.child = spawn('redis-server', args, { stdio: 'ignore' });
-    await until('redis', 15_000, () => {
-      execFileSync('redis-cli', ['-p', String(this.port), 'ping'], { stdio: 'pipe' });
-      return Promise.resolve(true);
-    });
+    await until(
+      'redis',
+      () => {
+        execFileSync('redis-cli', ['-p', String(this.port), 'ping'], { stdio: 'pipe' });
+        return true;
+      },
+      15_000,
+    );
   }
 
   async kill(): Promise<void> {
@@ -167,10 +156,14 @@ export class ServiceProcess {
     child.once('exit', () => {
       if (this.child === child) this.child = undefined;
     });
-    await until(this.name, 60_000, async () => {
-      if (child.exitCode !== null) throw new Error(`${this.name} exited during start`);
-      return (await fetch(`http://127.0.0.1:${this.port}/healthz`)).ok;
-    });
+    await until(
+      this.name,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${this.name} exited during start`);
+        return (await fetch(`http://127.0.0.1:${this.port}/healthz`)).ok;
+      },
+      60_000,
+    );
   }
 
   /** SIGTERM (graceful) or SIGKILL (crash); resolves when the process is gone. */

@@ -7,6 +7,25 @@ import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls `probe` every 100 ms until it returns true (a throw counts as "not yet"); fails after
+ * `timeoutMs`. For processes started by the benchmarks and the chaos suite.
+ */
+export async function until(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch {
+      // not yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
