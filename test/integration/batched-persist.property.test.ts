@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { migrate } from '../../src/store/migrator';
 import type { ReceiptToPersist } from '../../src/store/notification-store';
 import { persistReceipt, persistReceipts } from '../../src/store/notification-store';
 import type { Database } from '../../src/store/prisma';
-import { createDatabase } from '../../src/store/prisma';
-import type { TestDatabase } from '../support/harness';
-import { createTestDatabase, silentLogger, uniqueName } from '../support/harness';
+import type { MigratedDatabase } from '../support/harness';
+import { createMigratedDatabase, uniqueName } from '../support/harness';
 import { orderScenario, receiptToPersist, receiptsOf } from '../support/order-scenarios';
 
 /**
@@ -116,25 +114,17 @@ async function snapshot(db: Database): Promise<unknown> {
 }
 
 describe('batched persistence gives the same database as persisting one receipt at a time', () => {
-  let sequentialDb: TestDatabase;
-  let batchedDb: TestDatabase;
+  let stores: MigratedDatabase[] = [];
   let sequential: Database;
   let batched: Database;
 
   beforeAll(async () => {
-    sequentialDb = await createTestDatabase();
-    batchedDb = await createTestDatabase();
-    await migrate(sequentialDb.url, silentLogger());
-    await migrate(batchedDb.url, silentLogger());
-    sequential = createDatabase({ url: sequentialDb.url, poolSize: 2 });
-    batched = createDatabase({ url: batchedDb.url, poolSize: 2 });
+    stores = [await createMigratedDatabase(), await createMigratedDatabase()];
+    [sequential, batched] = stores.map((s) => s.db) as [Database, Database];
   });
 
   afterAll(async () => {
-    await sequential?.$disconnect();
-    await batched?.$disconnect();
-    await sequentialDb?.drop();
-    await batchedDb?.drop();
+    for (const store of stores) await store.close();
   });
 
   it(`holds for ${NUM_RUNS} generated cases`, async () => {

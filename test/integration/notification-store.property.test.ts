@@ -1,11 +1,9 @@
 import fc from 'fast-check';
 import { replayOrderHistory } from '../../src/domain/ordering';
-import { migrate } from '../../src/store/migrator';
 import { persistReceipt } from '../../src/store/notification-store';
 import type { Database } from '../../src/store/prisma';
-import { createDatabase } from '../../src/store/prisma';
-import type { TestDatabase } from '../support/harness';
-import { createTestDatabase, silentLogger, uniqueName } from '../support/harness';
+import type { MigratedDatabase } from '../support/harness';
+import { createMigratedDatabase, uniqueName } from '../support/harness';
 import type { ScenarioReceipt } from '../support/order-scenarios';
 import {
   entryOf,
@@ -26,18 +24,16 @@ import {
 const NUM_RUNS = 25;
 
 describe('notification store property: processing order does not change the stored history', () => {
-  let testDb: TestDatabase;
+  let migrated: MigratedDatabase;
   let db: Database;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    await migrate(testDb.url, silentLogger());
-    db = createDatabase({ url: testDb.url, poolSize: 2 });
+    migrated = await createMigratedDatabase();
+    db = migrated.db;
   });
 
   afterAll(async () => {
-    await db?.$disconnect();
-    await testDb?.drop();
+    await migrated?.close();
   });
 
   const scenario = orderScenario(6).chain((s) => {

@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { migrate } from '../../src/store/migrator';
 import type { PersistOutcome, ReceiptToPersist } from '../../src/store/notification-store';
 import type { Database } from '../../src/store/prisma';
-import { createDatabase } from '../../src/store/prisma';
 import { createHandlerRegistry } from '../../src/handlers/registry';
 import type { JobProducer } from '../../src/queue/backend';
 import type { HandlerDeliveryJob } from '../../src/queue/catalog';
 import { createDispatcher, deliveryIdOf } from '../../src/worker/dispatch';
 import { createPersistBatcher } from '../../src/worker/persist-batcher';
 import { persistReceipts } from '../../src/store/notification-store';
-import type { TestDatabase } from '../support/harness';
-import { createTestDatabase, silentLogger, uniqueName } from '../support/harness';
+import type { MigratedDatabase } from '../support/harness';
+import { createMigratedDatabase, silentLogger, uniqueName } from '../support/harness';
 import { receiptToPersist, receiptsOf } from '../support/order-scenarios';
 
 /**
@@ -19,18 +17,16 @@ import { receiptToPersist, receiptsOf } from '../support/order-scenarios';
  * character, which PostgreSQL refuses) fails the batch, and then only its own caller.
  */
 describe('persist batcher', () => {
-  let testDb: TestDatabase;
+  let migrated: MigratedDatabase;
   let db: Database;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase();
-    await migrate(testDb.url, silentLogger());
-    db = createDatabase({ url: testDb.url, poolSize: 2 });
+    migrated = await createMigratedDatabase();
+    db = migrated.db;
   });
 
   afterAll(async () => {
-    await db?.$disconnect();
-    await testDb?.drop();
+    await migrated?.close();
   });
 
   const receipts = (count: number, note: (i: number) => string | null = () => null): ReceiptToPersist[] =>

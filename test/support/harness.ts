@@ -8,6 +8,9 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import type { RunningService, ServiceExtras } from '../../src/service';
 import { startService } from '../../src/service';
+import { migrate } from '../../src/store/migrator';
+import type { Database } from '../../src/store/prisma';
+import { createDatabase } from '../../src/store/prisma';
 
 /** Shared test harness: real PostgreSQL and Redis from global-setup, isolated per test file. */
 
@@ -68,6 +71,26 @@ export const CALLBACK_USER = 'bandwidth';
 export const CALLBACK_PASSWORD = 'callback-secret';
 export const READ_KEY = 'read-key-0123456789abcdef';
 export const ADMIN_KEY = 'admin-key-0123456789abcdef';
+
+/** A fresh database with every migration applied and a small Prisma client on it (store tests). */
+export interface MigratedDatabase {
+  readonly db: Database;
+  /** Disconnects the client and drops the database. */
+  close(): Promise<void>;
+}
+
+export async function createMigratedDatabase(): Promise<MigratedDatabase> {
+  const testDb = await createTestDatabase();
+  await migrate(testDb.url, silentLogger());
+  const db = createDatabase({ url: testDb.url, poolSize: 2 });
+  return {
+    db,
+    async close() {
+      await db.$disconnect();
+      await testDb.drop();
+    },
+  };
+}
 
 export function basicAuth(user = CALLBACK_USER, password = CALLBACK_PASSWORD): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
