@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -85,7 +85,7 @@ type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPo
  * A throw-away PostgreSQL cluster with durable settings (fsync and synchronous_commit on, as
  * production must run: a 200 promises durability) and enough memory for the 1M-order seed.
  */
-export async function startPostgres(dir: string): Promise<Postgres> {
+export async function startPostgres(dir: string, options: { statements?: boolean } = {}): Promise<Postgres> {
   const isRoot = userInfo().uid === 0;
   if (isRoot) {
     // PostgreSQL refuses to run as root; the package runs it as `postgres`, who must own this.
@@ -116,6 +116,9 @@ export async function startPostgres(dir: string): Promise<Postgres> {
       'maintenance_work_mem=256MB',
       '-c',
       'max_wal_size=4GB',
+      ...(options.statements === true
+        ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all']
+        : []),
     ],
     onLog: () => {},
     onError: (e: unknown) => process.stderr.write(`[postgres] ${String(e)}\n`),
@@ -127,6 +130,12 @@ export async function startPostgres(dir: string): Promise<Postgres> {
   await client.connect();
   await client.query('CREATE DATABASE bench');
   await client.end();
+  if (options.statements === true) {
+    const bench = new Client({ connectionString: admin.replace(/\/postgres$/, '/bench') });
+    await bench.connect();
+    await bench.query('CREATE EXTENSION pg_stat_statements');
+    await bench.end();
+  }
   return { url: admin.replace(/\/postgres$/, '/bench'), stop: () => pg.stop() };
 }
 
@@ -265,6 +274,33 @@ export function cpuMsOf(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU milliseconds used so far by every running process whose command name is one of `names`
+ * (e.g. `postgres`, `redis-server`): what the stores cost the service per notification.
+ */
+export function cpuMsOfCommands(names: readonly string[]): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (names.includes(name)) total += cpuMsOf(Number(entry)) ?? 0;
+    } catch {
+      // The process ended between readdir and read.
+    }
+  }
+  return total;
+}
+
+/** Busy CPU milliseconds of the whole machine so far (all cores, from /proc/stat). */
+export function machineBusyCpuMs(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  // user nice system idle iowait irq softirq steal: busy is everything but idle and iowait.
+  const busy = cpu.slice(0, 8).reduce((sum, value, index) => (index === 3 || index === 4 ? sum : sum + value), 0);
+  return (busy * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
 // USER_HZ is 100 on every Linux the service targets (getconf CLK_TCK).

@@ -81,9 +81,12 @@ export interface DrainResult {
 }
 
 /**
- * Watches the `notifications` table until `target` more rows exist than `base`. The rate
- * is measured from the first row the workers write to the last one, so worker start-up time
- * does not count against it.
+ * Watches the `notifications` table until `target` more rows exist than `base`. The rate is
+ * taken from the rows' own `processed_at` (the start of the worker transaction that wrote
+ * them), from the first batch written to the last one, so worker start-up time does not count
+ * against it and the polling can be slow: a `count(*)` of the table every 100 ms cost
+ * PostgreSQL about 0.08 ms of CPU per notification (10 % of its share, pg_stat_statements),
+ * taken from the system being measured.
  */
 export async function watchDrain(
   client: Client,
@@ -92,33 +95,34 @@ export async function watchDrain(
   timeoutMs: number,
 ): Promise<DrainResult> {
   const deadline = Date.now() + timeoutMs;
-  let firstAt: number | undefined;
-  let firstCount = base;
-  let lastCount = base;
-  let lastAt = Date.now();
+  const since = (await client.query<{ at: Date }>('SELECT now() AS at')).rows[0]?.at ?? new Date();
+  let count = base;
   while (Date.now() < deadline) {
-    const count = await persistedCount(client);
-    const now = Date.now();
-    if (firstAt === undefined && count > base) {
-      firstAt = now;
-      firstCount = count;
-    }
-    if (count !== lastCount) {
-      lastCount = count;
-      lastAt = now;
-    }
+    count = await persistedCount(client);
     if (count - base >= target) break;
-    await sleep(100);
+    await sleep(DRAIN_POLL_MS);
   }
-  const persisted = lastCount - base;
-  const seconds = firstAt === undefined ? 0 : (lastAt - firstAt) / 1000;
+  const { rows } = await client.query<{ n: number; first: number; seconds: number | null }>(
+    `SELECT count(*)::int AS n,
+            count(*) FILTER (WHERE processed_at = (SELECT min(processed_at) FROM notifications WHERE processed_at >= $1))::int AS first,
+            extract(epoch FROM max(processed_at) - min(processed_at))::float8 AS seconds
+       FROM notifications WHERE processed_at >= $1`,
+    [since],
+  );
+  const written = rows[0];
+  const seconds = written?.seconds ?? 0;
+  const persisted = count - base;
   return {
     persisted,
     seconds,
-    perSecond: seconds > 0 ? (lastCount - firstCount) / seconds : 0,
+    // Rows of the first batch were written at its start: the rate counts what came after.
+    perSecond: seconds > 0 && written !== undefined ? (written.n - written.first) / seconds : 0,
     complete: persisted >= target,
   };
 }
+
+/** How often a drain is polled for completion; the timing comes from the rows themselves. */
+const DRAIN_POLL_MS = 500;
 
 export interface LagResult {
   readonly samples: number;
