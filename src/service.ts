@@ -178,6 +178,8 @@ export async function startService(
           logger,
           metrics: createHandlerMetrics(metrics.registry),
           orderWaitMs: config.handlerOrderWaitMs,
+          handlerConcurrency: config.handlerConcurrency,
+          splitOff: (split) => dispatcher.enqueueAlone(split),
         }),
         {
           concurrency: config.handlerConcurrency,

@@ -6,6 +6,8 @@ export interface HandlerMetrics {
   /** Attempts by handler and outcome: succeeded | failed (will retry) | dead. */
   readonly deliveries: Counter<'handler' | 'outcome'>;
   readonly duration: Histogram<'handler'>;
+  /** Deliveries split off a batch job into jobs of their own, by reason (retry, wait, error). */
+  readonly batchSplitOff: Counter<'handler' | 'reason'>;
 }
 
 export function createHandlerMetrics(registry: Registry): HandlerMetrics {
@@ -21,6 +23,12 @@ export function createHandlerMetrics(registry: Registry): HandlerMetrics {
       help: 'Time one handler attempt took',
       labelNames: ['handler'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    batchSplitOff: new Counter({
+      name: 'bw_handler_batch_split_off_total',
+      help: 'Deliveries split off a batch job into jobs of their own: retry (first attempt failed), wait (an earlier delivery of the order is open), error',
+      labelNames: ['handler', 'reason'],
       registers: [registry],
     }),
   };

@@ -6,7 +6,7 @@ import { createBatchingEnqueue } from './batching-enqueue';
 import { CAPPED_EXPONENTIAL, EVENT_STREAM_MAX_LEN, QUEUES, attemptsForWindow, retryDelayMs } from './catalog';
 import type {
   BandwidthMaintenanceJob,
-  HandlerDeliveryJob,
+  HandlerDeliveriesJob,
   NotificationsJob,
   PersistNotificationJob,
   QueueName,
@@ -61,7 +61,7 @@ export interface QueueBackend {
 /** The payload type of each queue of the catalog. */
 export interface JobPayloads {
   notifications: NotificationsJob;
-  handlerDeliveries: HandlerDeliveryJob;
+  handlerDeliveries: HandlerDeliveriesJob;
   bandwidth: BandwidthMaintenanceJob;
 }
 
@@ -69,6 +69,8 @@ export interface JobAddOptions {
   readonly jobId: string;
   readonly attempts: number;
   readonly backoff: { readonly type: 'exponential' | 'fixed'; readonly delay: number; readonly jitter?: number };
+  /** Milliseconds before the job may run (a split-off retry or per-order wait). */
+  readonly delay?: number;
 }
 
 export interface JobProducer<T> {
@@ -228,6 +230,7 @@ function jobProducerOf<Q extends QueueName>(
     jobId: opts.jobId,
     attempts: opts.attempts,
     backoff: { ...opts.backoff },
+    ...(opts.delay !== undefined && opts.delay > 0 ? { delay: opts.delay } : {}),
     removeOnComplete: { ...entry.removeOnComplete },
     removeOnFail: { ...entry.removeOnFail },
   });

@@ -58,8 +58,19 @@ export const QUEUES = {
      * Deterministic: one job per delivery row and retry generation (an operator's retry of a
      * dead delivery needs a new job while the old failed one is still retained).
      */
-    jobId: (job: HandlerDeliveryJob): string =>
-      job.retries === 0 ? `delivery-${job.deliveryId}` : `delivery-${job.deliveryId}-retry-${job.retries}`,
+    jobId: (job: HandlerDeliveriesJob): string => {
+      if (isDeliveryBatch(job)) {
+        const first = job.deliveries[0];
+        return `deliveries-${first?.deliveryId ?? 'empty'}-${first?.retries ?? 0}-${job.deliveries.length}`;
+      }
+      return job.retries === 0 ? `delivery-${job.deliveryId}` : `delivery-${job.deliveryId}-retry-${job.retries}`;
+    },
+    /**
+     * A batch job only fails when the queue refused its split-off jobs (Redis away): retried
+     * like a persist job, long enough to ride out a restart. Handler failures never fail it.
+     */
+    batchAttempts: 25,
+    batchBackoff: { type: 'exponential', delay: 1000 },
     // Defaults; each handler's config overrides attempts and the base delay.
     attempts: 5,
     backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
@@ -92,6 +103,31 @@ export interface HandlerDeliveryJob {
   readonly deliveryId: string;
   /** handler_deliveries.retries when the job was added (0 unless re-queued by an operator). */
   readonly retries: number;
+}
+
+/** A delivery in a batch job: its order (when it has one) decides what runs one after another. */
+export interface BatchedDelivery extends HandlerDeliveryJob {
+  readonly orderId: string | null;
+}
+
+/**
+ * The deliveries of one handler fanned out together (a persist batch, a replay), in one job:
+ * BullMQ's cost is per job (fetch, lock, complete: more than the `log` handler itself). Each
+ * delivery's first attempt runs in the batch; whatever does not succeed or end there (a retry,
+ * an earlier delivery of its order still open, an error) is split off into a job of its own
+ * (`delivery-<id>`), so retries, backoff, per-order waits and dead letters stay per delivery.
+ */
+export interface DeliveryBatchJob {
+  /** handler_deliveries.handler of every delivery in the batch. */
+  readonly handler: string;
+  readonly deliveries: readonly BatchedDelivery[];
+}
+
+/** What the `handler-deliveries` queue carries: one delivery, or a batch of one handler's. */
+export type HandlerDeliveriesJob = HandlerDeliveryJob | DeliveryBatchJob;
+
+export function isDeliveryBatch(job: HandlerDeliveriesJob): job is DeliveryBatchJob {
+  return 'deliveries' in job;
 }
 
 /** Backoff type name of the notifications queue's capped exponential retry (see below). */

@@ -86,6 +86,8 @@ export interface QueuedDelivery {
   readonly id: string;
   readonly handler: string;
   readonly retries: number;
+  /** Deliveries of one (handler, order) run one after another; unknown: on their own. */
+  readonly orderId?: string | null;
 }
 
 /**
@@ -118,7 +120,7 @@ export async function recordFanOut(
       SELECT unnest(${[...fanOut.dispatched]}::uuid[]), ${fanOut.source}
       ON CONFLICT DO NOTHING`,
     db.$queryRaw<QueuedDelivery[]>`
-      SELECT id::text AS id, handler, retries FROM handler_deliveries
+      SELECT id::text AS id, handler, retries, order_id AS "orderId" FROM handler_deliveries
        WHERE id = ANY(${ids}::uuid[]) AND status IN ('pending', 'failed')
        ORDER BY position NULLS FIRST, created_at`,
   ]);

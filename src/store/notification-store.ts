@@ -394,7 +394,7 @@ async function writeFanOut(
            WITH ORDINALITY AS d(id, notification_id, handler, order_id, position, ord)
      ORDER BY d.ord
     ON CONFLICT (id) DO NOTHING
-    RETURNING id::text AS id, handler, retries`;
+    RETURNING id::text AS id, handler, retries, order_id AS "orderId"`;
 }
 
 const BATCH_RACE_ATTEMPTS = 3;

@@ -3,8 +3,8 @@ import type { Logger } from 'winston';
 import type { HandlerRegistry, RegisteredHandler } from '../handlers/registry';
 import type { BandwidthNotification } from '../domain/notification';
 import type { DispatchSource, DispatchedNotification } from '../handlers/types';
-import type { JobProducer } from '../queue/backend';
-import type { HandlerDeliveryJob } from '../queue/catalog';
+import type { JobAddOptions, JobProducer } from '../queue/backend';
+import type { BatchedDelivery, HandlerDeliveriesJob, HandlerDeliveryJob } from '../queue/catalog';
 import { QUEUES } from '../queue/catalog';
 import type { NewDelivery, QueuedDelivery, ReplaySelection } from '../store/handler-delivery-store';
 import {
@@ -49,8 +49,13 @@ export interface Dispatcher {
    * transaction (`persistReceiptsWithFanOut`); the caller then `enqueue`s what it returns.
    */
   readonly batchFanOut: BatchFanOut;
-  /** Adds the jobs of unfinished deliveries (one `addBulk` per chunk; job ids make it idempotent). */
+  /**
+   * Adds the jobs of unfinished deliveries (one `addBulk` per chunk; job ids make it
+   * idempotent): one batch job per handler for several deliveries, a job of its own for one.
+   */
   enqueue(queued: readonly QueuedDelivery[]): Promise<void>;
+  /** Adds deliveries split off a batch job as jobs of their own (see `DeliveryBatchJob`). */
+  enqueueAlone(split: readonly SplitOffDelivery[]): Promise<void>;
   retryDeadLetter(deliveryId: string): Promise<RetryResult>;
   /** Re-dispatches stored notifications as new `source=replay` deliveries; history is untouched. */
   replay(selection: ReplaySelection, handler?: string): Promise<ReplayResult>;
@@ -59,12 +64,33 @@ export interface Dispatcher {
 export interface DispatcherDeps {
   readonly db: Database;
   readonly registry: HandlerRegistry;
-  readonly producer: JobProducer<HandlerDeliveryJob>;
+  readonly producer: JobProducer<HandlerDeliveriesJob>;
   readonly logger: Logger;
+}
+
+/** A delivery leaving a batch job for a job of its own, and why. */
+export interface SplitOffDelivery {
+  readonly handler: string;
+  readonly delivery: HandlerDeliveryJob;
+  /**
+   * `retry`: its first attempt (in the batch) failed and will be retried: the job starts after
+   * the handler's first backoff with one attempt fewer. `wait`: an earlier delivery of its order
+   * is still open: the job starts after `delayMs`. `error`: it could not run (the database was
+   * away): the job runs now, with every attempt.
+   */
+  readonly reason: 'retry' | 'wait' | 'error';
+  readonly delayMs?: number;
+}
+
+interface QueuedJob {
+  readonly data: HandlerDeliveriesJob;
+  readonly options: JobAddOptions;
 }
 
 /** Most jobs per `addBulk`. */
 const ENQUEUE_CHUNK = 500;
+/** Most deliveries per batch job (a persist batch holds at most PERSIST_BATCH_MAX, 1,000). */
+const DELIVERY_BATCH_MAX = 500;
 
 /** Largest replay in one request; bigger ranges are split by the caller (time windows). */
 export const MAX_REPLAY_NOTIFICATIONS = 10_000;
@@ -79,35 +105,85 @@ export function deliveryIdOf(notificationId: string, handler: string): string {
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { db, registry, producer, logger } = deps;
 
-  const enqueue = async (queued: readonly QueuedDelivery[]): Promise<void> => {
-    const jobs = queued.map((delivery) => {
-      const registered = registry.get(delivery.handler);
-      if (registered === undefined) {
-        // Config changed since the row was written: the worker dead-letters it on sight.
-        logger.warn('delivery for a handler that is no longer configured', delivery);
-      }
-      const retry = registered?.retry ?? { attempts: 1, backoffMs: 1000 };
-      const data: HandlerDeliveryJob = { deliveryId: delivery.id, retries: delivery.retries };
-      return {
-        data,
-        options: {
-          jobId: QUEUES.handlerDeliveries.jobId(data),
-          attempts: retry.attempts,
-          backoff: {
-            type: 'exponential' as const,
-            delay: retry.backoffMs,
-            jitter: QUEUES.handlerDeliveries.backoff.jitter,
-          },
+  const retryOf = (handler: string) => {
+    const registered = registry.get(handler);
+    if (registered === undefined) {
+      // Config changed since the row was written: the worker dead-letters it on sight.
+      logger.warn('delivery for a handler that is no longer configured', { handler });
+    }
+    return registered?.retry ?? { attempts: 1, backoffMs: 1000 };
+  };
+  const singleJob = (delivery: QueuedDelivery, spentAttempts = 0, delayMs = 0) => {
+    const retry = retryOf(delivery.handler);
+    const data: HandlerDeliveryJob = { deliveryId: delivery.id, retries: delivery.retries };
+    return {
+      data,
+      options: {
+        jobId: QUEUES.handlerDeliveries.jobId(data),
+        attempts: Math.max(1, retry.attempts - spentAttempts),
+        // After an attempt spent in a batch, the job's own retries continue the handler's
+        // sequence (backoff, 2x, 4x ...) instead of starting it again.
+        backoff: {
+          type: 'exponential' as const,
+          delay: retry.backoffMs * 2 ** spentAttempts,
+          jitter: QUEUES.handlerDeliveries.backoff.jitter,
         },
-      };
-    });
-    // One round trip per chunk instead of one per delivery (a replay queues up to 10,000).
+        delay: delayMs,
+      },
+    };
+  };
+  const batchJob = (handler: string, deliveries: readonly QueuedDelivery[]) => {
+    const data = {
+      handler,
+      deliveries: deliveries.map((d): BatchedDelivery => ({
+        deliveryId: d.id,
+        retries: d.retries,
+        orderId: d.orderId ?? null,
+      })),
+    };
+    return {
+      data,
+      options: {
+        jobId: QUEUES.handlerDeliveries.jobId(data),
+        attempts: QUEUES.handlerDeliveries.batchAttempts,
+        backoff: { ...QUEUES.handlerDeliveries.batchBackoff },
+      },
+    };
+  };
+  const add = async (jobs: readonly QueuedJob[]): Promise<void> => {
+    // One round trip per chunk instead of one per job (a replay queues up to 10,000).
     try {
       for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) await producer.addBulk(jobs.slice(i, i + ENQUEUE_CHUNK));
     } catch (error: unknown) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new QueueUnavailableError(`handler deliveries not queued: ${reason}`, { cause: error });
     }
+  };
+
+  const enqueue = async (queued: readonly QueuedDelivery[]): Promise<void> => {
+    const byHandler = new Map<string, QueuedDelivery[]>();
+    for (const d of queued) byHandler.set(d.handler, [...(byHandler.get(d.handler) ?? []), d]);
+    const jobs = [...byHandler].flatMap(([handler, deliveries]): QueuedJob[] => {
+      if (deliveries.length === 1) return deliveries.map((d) => singleJob(d));
+      const batches: QueuedJob[] = [];
+      for (let i = 0; i < deliveries.length; i += DELIVERY_BATCH_MAX) {
+        batches.push(batchJob(handler, deliveries.slice(i, i + DELIVERY_BATCH_MAX)));
+      }
+      return batches;
+    });
+    await add(jobs);
+  };
+
+  const enqueueAlone = async (split: readonly SplitOffDelivery[]): Promise<void> => {
+    await add(
+      split.map(({ handler, delivery, reason, delayMs }) =>
+        singleJob(
+          { id: delivery.deliveryId, handler, retries: delivery.retries },
+          reason === 'retry' ? 1 : 0,
+          reason === 'retry' ? retryOf(handler).backoffMs : (delayMs ?? 0),
+        ),
+      ),
+    );
   };
 
   const deliveriesOf = (
@@ -146,6 +222,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       deliveriesOf: (receipt, position) => deliveriesOf(receipt.notification, receipt.receiptId, position),
     },
     enqueue,
+    enqueueAlone,
 
     async retryDeadLetter(deliveryId) {
       const result = await requeueDeadDelivery(db, deliveryId);

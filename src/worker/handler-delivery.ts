@@ -1,15 +1,17 @@
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { Job } from 'bullmq';
+import pLimit from 'p-limit';
 import type { Logger } from 'winston';
 import type { HandlerMetrics } from '../handlers/metrics';
 import type { HandlerRegistry } from '../handlers/registry';
 import type { DispatchSource, HandlerOutcome } from '../handlers/types';
-import type { HandlerDeliveryJob } from '../queue/catalog';
+import type { BatchedDelivery, DeliveryBatchJob, HandlerDeliveriesJob, HandlerDeliveryJob } from '../queue/catalog';
+import { isDeliveryBatch } from '../queue/catalog';
 import type { DeliveryStatus } from '../store/handler-delivery-store';
 import type { AttemptResult } from '../store/handler-delivery-store';
 import { finishAttempts, loadDeliveries, markDeadIfUnfinished, startAttempts } from '../store/handler-delivery-store';
 import type { Database } from '../store/prisma';
-import type { DispatchNotification } from './dispatch';
+import type { DispatchNotification, SplitOffDelivery } from './dispatch';
 import { groupCommit } from './group-commit';
 
 export interface HandlerWorkerDeps {
@@ -25,11 +27,31 @@ export interface HandlerWorkerDeps {
    * between the two) is fanned out by the waiting delivery itself, so the order is not stuck.
    */
   readonly undispatchedGraceMs?: number;
+  /** Most handler calls running at once in this process, over single and batch jobs. */
+  readonly handlerConcurrency: number;
+  /** Adds deliveries split off a batch job as jobs of their own; rejects when the queue refused. */
+  readonly splitOff: (split: readonly SplitOffDelivery[]) => Promise<void>;
 }
 
 export type DeliveryRunResult =
   | { readonly kind: Extract<DeliveryStatus, 'succeeded'> }
   | { readonly kind: 'already_finished' | 'superseded' | 'missing' };
+
+/** What one attempt at a delivery came to; the job (single or batch) decides what follows. */
+type AttemptOutcome =
+  | { readonly kind: 'done'; readonly result: DeliveryRunResult }
+  /** Recorded `dead`: never retried. */
+  | { readonly kind: 'dead'; readonly reason: string }
+  /** Recorded `failed`: to be retried with the handler's backoff. */
+  | { readonly kind: 'failed'; readonly reason: string }
+  /** Not run: an earlier delivery of its (handler, order) is still open. Nothing recorded. */
+  | { readonly kind: 'wait' };
+
+export interface DeliveryBatchOutcome {
+  readonly kind: 'batch';
+  readonly deliveries: number;
+  readonly splitOff: number;
+}
 
 const SOURCES: readonly DispatchSource[] = ['callback', 'reconcile', 'replay'];
 const sourceOf = (value: string | null): DispatchSource => SOURCES.find((s) => s === value) ?? 'callback';
@@ -42,17 +64,26 @@ const errorText = (error: unknown): string =>
 const GROUP_MAX = 100;
 
 /**
- * Processor of the `handler-deliveries` queue: runs one handler for one notification.
+ * Processor of the `handler-deliveries` queue: runs one handler for one notification, or, for
+ * a batch job, the first attempt of each of its deliveries.
  *
  * Retryability is decided here and only here (STYLE 5): `delivered` -> succeeded;
  * `reject` -> dead now; `retry` or a thrown error -> failed and retried with the handler's
  * backoff, or dead on its last attempt. The row's final state is written before the job ends,
  * so no delivery stays `pending` once its job is gone. A worker killed mid-handler leaves the
  * job locked; BullMQ finds it stalled and runs it again with the same delivery id.
+ *
+ * A batch job never fails for a handler: every delivery that did not end in it (a retry, a
+ * per-order wait, an error) is split off into a job of its own (`SplitOffDelivery`) before the
+ * batch completes, and goes on from there exactly as a single delivery would. Deliveries of one
+ * (handler, order) run one after another in the batch, in fan-out order, so the per-order gate
+ * opens for each in turn; different orders run concurrently (`HANDLER_CONCURRENCY` handler
+ * calls at most per process, batch or not).
  */
 export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
   const { db, registry, logger, metrics } = deps;
   const graceMs = deps.undispatchedGraceMs ?? 30_000;
+  const handlerSlots = pLimit(deps.handlerConcurrency);
 
   // The concurrent jobs of this process share their statements: one read (row, ordering gate,
   // notification, order) for all jobs starting together, one attempt count, one final write.
@@ -69,14 +100,21 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     return results.map(() => undefined);
   }, GROUP_MAX);
 
-  return async (job: Job<HandlerDeliveryJob>, token?: string, signal?: AbortSignal): Promise<DeliveryRunResult> => {
+  /** One attempt; `lastAttempt` says whether a failure is final. Throws when it could not run. */
+  const attempt = async (
+    data: HandlerDeliveryJob,
+    lastAttempt: (configuredAttempts: number) => boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<AttemptOutcome> => {
     // Idempotent: re-read the row before acting (STYLE 9).
-    const loaded = await load(job.data.deliveryId);
-    if (loaded === null) return { kind: 'missing' };
+    const loaded = await load(data.deliveryId);
+    if (loaded === null) return { kind: 'done', result: { kind: 'missing' } };
     const delivery = loaded.delivery;
-    if (delivery.status === 'succeeded' || delivery.status === 'dead') return { kind: 'already_finished' };
+    if (delivery.status === 'succeeded' || delivery.status === 'dead') {
+      return { kind: 'done', result: { kind: 'already_finished' } };
+    }
     // An older job of a delivery an operator re-queued since: the newer job owns it.
-    if (delivery.retries !== job.data.retries) return { kind: 'superseded' };
+    if (delivery.retries !== data.retries) return { kind: 'done', result: { kind: 'superseded' } };
 
     const finish = async (status: 'succeeded' | 'failed' | 'dead', error: string | null, durationMs: number) => {
       await record({ deliveryId: delivery.id, status, error, durationMs });
@@ -85,36 +123,33 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
 
     const registered = registry.get(delivery.handler);
     if (registered === undefined) {
-      await finish('dead', `handler "${delivery.handler}" is not configured`, 0);
-      throw new UnrecoverableError(`handler ${delivery.handler} is not configured`);
+      const reason = `handler "${delivery.handler}" is not configured`;
+      await finish('dead', reason, 0);
+      return { kind: 'dead', reason };
     }
 
-    {
-      // Per-order ordering (always open for a delivery without an order): read with the row.
-      const gate = loaded.gate;
-      if (gate.kind !== 'open') {
-        if (gate.kind === 'undispatched') {
-          for (const stuck of gate.notifications.filter((u) => u.ageMs > graceMs)) {
-            logger.warn('fanning out an earlier notification that was never dispatched', stuck);
-            await deps.dispatch(stuck.notificationId, sourceOf(stuck.source));
-          }
+    // Per-order ordering (always open for a delivery without an order): read with the row.
+    const gate = loaded.gate;
+    if (gate.kind !== 'open') {
+      if (gate.kind === 'undispatched') {
+        for (const stuck of gate.notifications.filter((u) => u.ageMs > graceMs)) {
+          logger.warn('fanning out an earlier notification that was never dispatched', stuck);
+          await deps.dispatch(stuck.notificationId, sourceOf(stuck.source));
         }
-        // Wait without spending an attempt: the earlier delivery of this order goes first.
-        if (token === undefined) throw new Error('cannot re-delay a job without its token');
-        await job.moveToDelayed(Date.now() + deps.orderWaitMs, token);
-        throw new DelayedError();
       }
+      return { kind: 'wait' };
     }
 
     if (loaded.notification === null) {
-      await finish('dead', 'the notification is no longer stored', 0);
-      throw new UnrecoverableError(`notification ${delivery.notificationId} is gone`);
+      const reason = 'the notification is no longer stored';
+      await finish('dead', reason, 0);
+      return { kind: 'dead', reason: `notification ${delivery.notificationId} is gone` };
     }
     const notification = { ...loaded.notification, source: sourceOf(delivery.source) };
     const order = loaded.order;
     // Counted (committed) before the handler runs, so a crash mid-handler still shows it.
-    const attempt = await start(delivery.id);
-    if (attempt === undefined) throw new Error(`delivery ${delivery.id} vanished`);
+    const attemptNumber = await start(delivery.id);
+    if (attemptNumber === undefined) throw new Error(`delivery ${delivery.id} vanished`);
     const handlerLogger = logger.child({ handler: delivery.handler, deliveryId: delivery.id });
     const timeout = AbortSignal.timeout(registered.timeoutMs);
     const handlerSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
@@ -122,13 +157,15 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     const started = process.hrtime.bigint();
     let outcome: HandlerOutcome;
     try {
-      outcome = await registered.handler.handle(notification, {
-        deliveryId: delivery.id,
-        attempt,
-        order,
-        logger: handlerLogger,
-        signal: handlerSignal,
-      });
+      outcome = await handlerSlots(() =>
+        registered.handler.handle(notification, {
+          deliveryId: delivery.id,
+          attempt: attemptNumber,
+          order,
+          logger: handlerLogger,
+          signal: handlerSignal,
+        }),
+      );
     } catch (error: unknown) {
       // A throwing handler is treated as a transient failure: retried, then dead.
       outcome = { kind: 'retry', reason: handlerSignal.aborted ? `aborted: ${errorText(error)}` : errorText(error) };
@@ -137,25 +174,93 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     metrics.duration.observe({ handler: delivery.handler }, seconds);
     const durationMs = seconds * 1000;
 
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     switch (outcome.kind) {
       case 'delivered':
         await finish('succeeded', null, durationMs);
-        return { kind: 'succeeded' };
+        return { kind: 'done', result: { kind: 'succeeded' } };
       case 'reject':
         await finish('dead', outcome.reason, durationMs);
-        handlerLogger.warn('delivery dead: permanent failure', { reason: outcome.reason, attempt });
-        throw new UnrecoverableError(outcome.reason);
+        handlerLogger.warn('delivery dead: permanent failure', { reason: outcome.reason, attempt: attemptNumber });
+        return { kind: 'dead', reason: outcome.reason };
       case 'retry':
-        if (lastAttempt) {
+        if (lastAttempt(registered.retry.attempts)) {
           await finish('dead', outcome.reason, durationMs);
-          handlerLogger.warn('delivery dead: attempts exhausted', { reason: outcome.reason, attempt });
-          throw new UnrecoverableError(outcome.reason);
+          handlerLogger.warn('delivery dead: attempts exhausted', { reason: outcome.reason, attempt: attemptNumber });
+          return { kind: 'dead', reason: outcome.reason };
         }
         await finish('failed', outcome.reason, durationMs);
-        throw new Error(outcome.reason);
+        return { kind: 'failed', reason: outcome.reason };
     }
   };
+
+  const single = async (job: Job<HandlerDeliveryJob>, token?: string, signal?: AbortSignal) => {
+    const lastAttempt = () => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const outcome = await attempt(job.data, lastAttempt, signal);
+    switch (outcome.kind) {
+      case 'done':
+        return outcome.result;
+      case 'dead':
+        throw new UnrecoverableError(outcome.reason);
+      case 'failed':
+        throw new Error(outcome.reason);
+      case 'wait':
+        // Wait without spending an attempt: the earlier delivery of this order goes first.
+        if (token === undefined) throw new Error('cannot re-delay a job without its token');
+        await job.moveToDelayed(Date.now() + deps.orderWaitMs, token);
+        throw new DelayedError();
+    }
+  };
+
+  const batch = async (job: Job<DeliveryBatchJob>, signal?: AbortSignal): Promise<DeliveryBatchOutcome> => {
+    const deliveries = job.data.deliveries;
+    // One lane per (handler, order): its deliveries in fan-out order; without an order, alone.
+    const lanes = new Map<string, BatchedDelivery[]>();
+    for (const d of deliveries) {
+      const key = d.orderId ?? `delivery:${d.deliveryId}`;
+      lanes.set(key, [...(lanes.get(key) ?? []), d]);
+    }
+    const split: SplitOffDelivery[] = [];
+    const { handler } = job.data;
+    const waitMs = deps.orderWaitMs;
+    await Promise.all(
+      [...lanes.values()].map(async (lane) => {
+        for (const [i, d] of lane.entries()) {
+          let outcome: AttemptOutcome | 'error';
+          try {
+            outcome = await attempt(d, (configured) => configured <= 1, signal);
+          } catch (error: unknown) {
+            logger.warn('delivery of a batch could not run: split off into a job of its own', {
+              deliveryId: d.deliveryId,
+              error: errorText(error),
+            });
+            outcome = 'error';
+          }
+          if (outcome !== 'error' && (outcome.kind === 'done' || outcome.kind === 'dead')) continue;
+          const reason = outcome === 'error' ? 'error' : outcome.kind === 'failed' ? 'retry' : 'wait';
+          split.push({ handler, delivery: jobOf(d), reason, ...(reason === 'wait' ? { delayMs: waitMs } : {}) });
+          // The rest of its lane would find the gate closed behind it: they wait their turn.
+          for (const rest of lane.slice(i + 1)) {
+            split.push({ handler, delivery: jobOf(rest), reason: 'wait', delayMs: waitMs });
+          }
+          return;
+        }
+      }),
+    );
+    if (split.length > 0) {
+      await deps.splitOff(split);
+      for (const s of split) metrics.batchSplitOff.inc({ handler, reason: s.reason });
+    }
+    return { kind: 'batch', deliveries: deliveries.length, splitOff: split.length };
+  };
+
+  return async (job: Job<HandlerDeliveriesJob>, token?: string, signal?: AbortSignal): Promise<unknown> =>
+    isBatchJob(job) ? batch(job, signal) : single(job as Job<HandlerDeliveryJob>, token, signal);
+}
+
+const jobOf = (d: BatchedDelivery): HandlerDeliveryJob => ({ deliveryId: d.deliveryId, retries: d.retries });
+
+function isBatchJob(job: Job<HandlerDeliveriesJob>): job is Job<DeliveryBatchJob> {
+  return isDeliveryBatch(job.data);
 }
 
 /**
@@ -163,11 +268,15 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
  * before the processor could record it, e.g. the database was down), the row is made dead.
  */
 export function createHandlerFailureRecorder(deps: { readonly db: Database; readonly logger: Logger }) {
-  return async (job: Job<HandlerDeliveryJob>, error: Error): Promise<void> => {
+  return async (job: Job<HandlerDeliveriesJob>, error: Error): Promise<void> => {
     if (!(await job.isFailed())) return; // will be retried
-    const deliveryId = job.data.deliveryId;
-    if (await markDeadIfUnfinished(deps.db, deliveryId, `job failed: ${error.message}`)) {
-      deps.logger.warn('delivery dead: its job failed outside the handler', { deliveryId, error: error.message });
+    // A batch job fails for good only when its split-off jobs could not be queued for a day:
+    // what it did not finish is made dead, where an operator sees and re-queues it.
+    const ids = isDeliveryBatch(job.data) ? job.data.deliveries.map((d) => d.deliveryId) : [job.data.deliveryId];
+    for (const deliveryId of ids) {
+      if (await markDeadIfUnfinished(deps.db, deliveryId, `job failed: ${error.message}`)) {
+        deps.logger.warn('delivery dead: its job failed outside the handler', { deliveryId, error: error.message });
+      }
     }
   };
 }

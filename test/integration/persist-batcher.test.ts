@@ -3,7 +3,8 @@ import type { PersistOutcome, ReceiptToPersist } from '../../src/store/notificat
 import type { Database } from '../../src/store/prisma';
 import { createHandlerRegistry } from '../../src/handlers/registry';
 import type { JobProducer } from '../../src/queue/backend';
-import type { HandlerDeliveryJob } from '../../src/queue/catalog';
+import type { HandlerDeliveriesJob } from '../../src/queue/catalog';
+import { isDeliveryBatch } from '../../src/queue/catalog';
 import { createDispatcher, deliveryIdOf } from '../../src/worker/dispatch';
 import { createPersistBatcher } from '../../src/worker/persist-batcher';
 import { persistReceipts } from '../../src/store/notification-store';
@@ -110,16 +111,21 @@ describe('persist batcher', () => {
   });
 
   describe('with the handler fan-out', () => {
-    const added: { jobId: string; deliveryId: string }[][] = [];
+    const added: { jobId: string; deliveryIds: string[] }[][] = [];
     let failNextBulk = false;
-    const producer: JobProducer<HandlerDeliveryJob> = {
+    const producer: JobProducer<HandlerDeliveriesJob> = {
       add: () => Promise.reject(new Error('the batcher queues with addBulk')),
       addBulk: (jobs) => {
         if (failNextBulk) {
           failNextBulk = false;
           return Promise.reject(new Error('queue unavailable'));
         }
-        added.push(jobs.map((j) => ({ jobId: j.options.jobId, deliveryId: j.data.deliveryId })));
+        added.push(
+          jobs.map((j) => ({
+            jobId: j.options.jobId,
+            deliveryIds: isDeliveryBatch(j.data) ? j.data.deliveries.map((d) => d.deliveryId) : [j.data.deliveryId],
+          })),
+        );
         return Promise.resolve();
       },
       counts: () => Promise.resolve({}),
@@ -156,7 +162,7 @@ describe('persist batcher', () => {
           FROM handler_deliveries d JOIN order_events e ON e.notification_id = d.notification_id
          WHERE d.order_id = ${orderId} ORDER BY d.position`;
 
-    it('writes the rows and markers of a batch in its transaction and queues its jobs in one addBulk', async () => {
+    it('writes the rows and markers of a batch in its transaction and queues them as one batch job', async () => {
       added.length = 0;
       const persist = fanOutBatcher();
       const batch = receipts(4);
@@ -172,7 +178,8 @@ describe('persist batcher', () => {
         where: { notificationId: { in: batch.map((r) => r.receiptId) } },
       });
       expect(marked).toBe(4);
-      expect(added).toEqual([rows.map((r) => ({ jobId: `delivery-${r.id}`, deliveryId: r.id }))]);
+      // One handler, four deliveries: one batch job, in persistence order.
+      expect(added).toEqual([[{ jobId: `deliveries-${rows[0]!.id}-0-4`, deliveryIds: rows.map((r) => r.id) }]]);
     });
 
     it('fails the jobs of a batch whose addBulk failed; their retries queue the deliveries again', async () => {
@@ -188,7 +195,7 @@ describe('persist batcher', () => {
 
       const retried = await Promise.all(batch.map((r) => persist(r)));
       expect(retried.every((o) => o.kind === 'already_persisted')).toBe(true);
-      const queued = added.flat().map((j) => j.deliveryId);
+      const queued = added.flat().flatMap((j) => j.deliveryIds);
       expect(queued.sort()).toEqual(batch.map((r) => deliveryIdOf(r.receiptId, 'audit')).sort());
     });
   });
