@@ -277,21 +277,29 @@ export function cpuMsOf(pid: number): number | null {
 }
 
 /**
- * CPU milliseconds used so far by every running process whose command name is one of `names`
- * (e.g. `postgres`, `redis-server`): what the stores cost the service per notification.
+ * CPU milliseconds used so far by the running processes started by this one (children,
+ * grandchildren: the benchmark's own redis-server and PostgreSQL, not another run's) whose
+ * command name is one of `names`: what the stores cost the service per notification.
  */
 export function cpuMsOfCommands(names: readonly string[]): number {
-  let total = 0;
+  const parents = new Map<number, number>();
+  const commands = new Map<number, string>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (names.includes(name)) total += cpuMsOf(Number(entry)) ?? 0;
+      commands.set(Number(entry), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
     } catch {
       // The process ended between readdir and read.
     }
   }
+  const descends = (pid: number): boolean => {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, name] of commands) if (names.includes(name) && descends(pid)) total += cpuMsOf(pid) ?? 0;
   return total;
 }
 
