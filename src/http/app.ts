@@ -6,14 +6,14 @@ import { adminHandlerRouter } from './admin-handler-routes';
 import type { ApiRouteDeps } from './api-routes';
 import { apiRouter } from './api-routes';
 import type { CallbackRouteDeps } from './callback-routes';
-import { callbackRouter } from './callback-routes';
+import { CALLBACK_ROUTES, callbackHandlers } from './callback-routes';
 import { errorHandler, notFoundHandler } from './errors';
 import type { OpsRouteDeps } from './ops-routes';
 import { opsRouter } from './ops-routes';
 import { QUEUE_BOARD_PATH } from './queue-board';
 import { requestId } from './request-id';
 import type { SecurityDeps } from './security';
-import { securityRouter } from './security';
+import { securityControls } from './security';
 
 export interface AppDeps {
   readonly logger: Logger;
@@ -37,9 +37,11 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   app.use(requestId);
-  if (deps.security) app.use(securityRouter(deps.security));
+  const security = deps.security ? securityControls(deps.security) : undefined;
+  // The callback route first, as a route of the app: no router to pass through (hot path).
+  if (deps.callback) app.post(CALLBACK_ROUTES, ...(security?.callback ?? []), ...callbackHandlers(deps.callback));
+  if (security) app.use(security.router);
   app.use(opsRouter(deps.ops));
-  if (deps.callback) app.use(callbackRouter(deps.callback));
   if (deps.adminHandlers) app.use('/api/v1/admin', adminHandlerRouter(deps.adminHandlers));
   if (deps.api) app.use('/api/v1', apiRouter(deps.api));
   if (deps.queueBoard) app.use(QUEUE_BOARD_PATH, deps.queueBoard);

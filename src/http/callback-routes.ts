@@ -1,5 +1,5 @@
 import express from 'express';
-import type { NextFunction, Request, Response, Router } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'winston';
 import type { BasicCredential } from '../config';
 import type { CallbackOutcome, IncomingCallback } from '../ingest/accept';
@@ -18,12 +18,18 @@ export interface CallbackRouteDeps {
   readonly metrics?: Metrics;
 }
 
+/** The paths of the callback route (POST). */
+export const CALLBACK_ROUTES = ['/callbacks/bandwidth', '/callbacks/bandwidth/:accountId'];
+
 /**
  * `POST /callbacks/bandwidth[/:accountId]`. A thin adapter: authenticate (before the body is
  * read), read the raw bytes whatever the Content-Type, hand them to ingest, map the outcome.
+ * Returns the route's handlers: createApp mounts them as a route of the app itself, ahead of
+ * every router, because each router a request passes through unmatched costs it a matching
+ * pass and an event-loop turn on the way out (issue #8: the callback must cost little more
+ * than the HTTP stack).
  */
-export function callbackRouter(deps: CallbackRouteDeps): Router {
-  const router = express.Router();
+export function callbackHandlers(deps: CallbackRouteDeps): RequestHandler[] {
   const checkAuth = deps.credentials.length > 0 ? createBasicAuthChecker(deps.credentials) : undefined;
 
   const reply = (res: Response, outcome: CallbackOutcome): void => {
@@ -38,7 +44,8 @@ export function callbackRouter(deps: CallbackRouteDeps): Router {
     res.type('text/plain');
     switch (outcome.kind) {
       case 'accepted':
-        res.status(200).send('OK');
+        // `end`, not `send`: no ETag (a SHA-1 of "OK" on every notification) and no freshness check.
+        res.status(200).end('OK');
         return;
       case 'unauthorized':
         // Bandwidth only sends credentials after a 401 that carries this header.
@@ -113,6 +120,5 @@ export function callbackRouter(deps: CallbackRouteDeps): Router {
     reply(res, outcome);
   };
 
-  router.post(['/callbacks/bandwidth', '/callbacks/bandwidth/:accountId'], authenticate, readBody, handle);
-  return router;
+  return [authenticate, readBody, handle];
 }

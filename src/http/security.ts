@@ -14,8 +14,8 @@ import { sendError } from './errors';
 /**
  * Controls in front of the routes (docs/security.md): the source allowlist and rate limit on
  * the callback route, security headers and rate limit on the API and admin paths, and the
- * observer that counts and logs every refused authentication. Mounted once, before the
- * callback and API routers, by createApp.
+ * observer that counts and logs every refused authentication. createApp puts `callback` in
+ * front of the callback route's own handlers and mounts `router` before every other router.
  */
 export interface SecurityDeps {
   readonly logger: Logger;
@@ -120,14 +120,26 @@ function limiter(
   });
 }
 
-export function securityRouter(deps: SecurityDeps): Router {
-  const router = express.Router();
-  router.use(observeAuthFailures(deps));
+export interface SecurityControls {
+  /**
+   * In front of `POST /callbacks/bandwidth[/:accountId]` (the hot path, a route of its own on
+   * the app): the observer, then the source allowlist (cheapest, no body read), then the rate
+   * limit.
+   */
+  readonly callback: readonly RequestHandler[];
+  /** Every other request: the same observer and callback controls (one rate-limit budget), the API's. */
+  readonly router: Router;
+}
 
-  // Callback route: source allowlist first (cheapest, no body read), then the rate limit.
+export function securityControls(deps: SecurityDeps): SecurityControls {
+  const router = express.Router();
+  const observe = observeAuthFailures(deps);
+  router.use(observe);
+
+  const callbackRefusals: RequestHandler[] = [];
   if (deps.callbackAllowedCidrs.length > 0) {
     const allowed = createSourceAllowlist(deps.callbackAllowedCidrs);
-    router.use(CALLBACK_PATH, (req: Request, res: Response, next: NextFunction) => {
+    callbackRefusals.push((req: Request, res: Response, next: NextFunction) => {
       if (allowed(req.ip)) {
         next();
         return;
@@ -141,7 +153,8 @@ export function securityRouter(deps: SecurityDeps): Router {
   const callbackLimit = limiter(deps, 'callback', deps.callbackRateLimit, (res) => {
     res.status(429).type('text/plain').send('Too Many Requests');
   });
-  if (callbackLimit) router.use(CALLBACK_PATH, callbackLimit);
+  if (callbackLimit) callbackRefusals.push(callbackLimit);
+  if (callbackRefusals.length > 0) router.use(CALLBACK_PATH, ...callbackRefusals);
 
   // API and admin paths share one budget per source address.
   const apiHeaders = helmet({
@@ -167,5 +180,5 @@ export function securityRouter(deps: SecurityDeps): Router {
       apiKeys: deps.apiKeys.map((k) => ({ name: k.name, scope: k.scope })),
     });
   });
-  return router;
+  return { callback: [observe, ...callbackRefusals], router };
 }
