@@ -278,19 +278,35 @@ export function cpuMsOf(pid: number): number | null {
 
 /**
  * CPU milliseconds used so far by every running process whose command name is one of `names`
- * (e.g. `postgres`, `redis-server`): what the stores cost the service per notification.
+ * (e.g. `postgres`, `redis-server`) and that descends from this process: what the bench's own
+ * stores cost the service per notification. Only descendants: on a shared machine another
+ * run's PostgreSQL or Redis (a test suite) would otherwise be counted, and when one of them
+ * exits mid-run its whole CPU time drops out of the sum.
  */
 export function cpuMsOfCommands(names: readonly string[]): number {
-  let total = 0;
+  const processes = new Map<number, { name: string; parent: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (names.includes(name)) total += cpuMsOf(Number(entry)) ?? 0;
+      // Fields after the command name: state, then the parent pid.
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      processes.set(Number(entry), { name, parent });
     } catch {
       // The process ended between readdir and read.
     }
+  }
+  const ours = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; hops += 1) {
+      if (p === process.pid) return true;
+      p = processes.get(p)?.parent ?? 0;
+    }
+    return false;
+  };
+  let total = 0;
+  for (const [pid, { name }] of processes) {
+    if (names.includes(name) && ours(pid)) total += cpuMsOf(pid) ?? 0;
   }
   return total;
 }
