@@ -3,7 +3,7 @@ import type { OrderHistoryEvent, OrderingDecision, ReplayedOrder } from '../doma
 import { replayOrderHistory } from '../domain/ordering';
 import { Prisma } from '../generated/prisma/client';
 import type { NewDelivery, QueuedDelivery } from './handler-delivery-store';
-import type { Database } from './prisma';
+import type { Int8, SqlClient, SqlDatabase } from './sql';
 
 /** Everything the worker knows about one receipt when it persists it. */
 export interface ReceiptToPersist {
@@ -36,11 +36,12 @@ const MERGE_ORDER = Prisma.sql`ON CONFLICT (order_id) DO UPDATE SET
   first_seen_at = LEAST(orders.first_seen_at, EXCLUDED.first_seen_at),
   last_event_at = GREATEST(orders.last_event_at, EXCLUDED.last_event_at)`;
 
-type Transaction = Parameters<Parameters<Database['$transaction']>[0]>[0];
+/** One transaction: Prisma's interactive one (reconciler, tests) or the worker's on its pool. */
+type Transaction = SqlClient;
 
 interface HistoryRow {
   order_id: string;
-  id: bigint;
+  id: Int8;
   status: string | null;
   previous_status: string | null;
   applied: boolean;
@@ -89,7 +90,7 @@ export async function recomputeOrders(
   const byOrder = new Map<string, StoredHistoryEvent[]>(orders.map((o) => [o.orderId, []]));
   for (const r of rows) {
     byOrder.get(r.order_id)?.push({
-      id: r.id,
+      id: BigInt(r.id),
       status: r.status,
       lastModifiedAt: r.last_modified_at,
       actualFocDate: r.actual_foc_date,
@@ -142,6 +143,12 @@ export async function recomputeOrders(
 }
 
 /**
+ * A batch holds up to a few hundred receipts: more than Prisma's default 5 s on a busy host.
+ * On the worker's pool it is each statement's timeout (`SET LOCAL statement_timeout`).
+ */
+const BATCH_TRANSACTION = { timeout: 30_000 } as const;
+
+/**
  * One row per HTTP delivery. Only an `accepted` receipt carries the dedup key (unique), so a
  * conflict means "already stored" (same receipt id) or "a copy of a stored notification".
  */
@@ -175,7 +182,7 @@ function insertReceipt(
  *   a `duplicate` receipt (counted on the original) and never adds history;
  * - the order row is locked while its history and current status are decided.
  */
-export async function persistReceipt(db: Database, receipt: ReceiptToPersist): Promise<PersistOutcome> {
+export async function persistReceipt(db: SqlDatabase, receipt: ReceiptToPersist): Promise<PersistOutcome> {
   const n = receipt.notification;
   return db.$transaction(async (tx) => {
     const inserted = await insertReceipt(tx, receipt, { outcome: 'accepted', duplicateOf: null });
@@ -201,7 +208,7 @@ export async function persistReceipt(db: Database, receipt: ReceiptToPersist): P
     if (orderType === undefined) throw new Error('order upsert returned no row');
 
     // Decided below by recomputeOrder, in the same transaction.
-    const events = await tx.$queryRaw<{ id: bigint }[]>`
+    const events = await tx.$queryRaw<{ id: Int8 }[]>`
       INSERT INTO order_events (
         order_id, notification_id, status, previous_status, message, error_code, note, subscription_id,
         telephone_numbers, last_modified_at, received_at, applied, source, actual_foc_date)
@@ -210,8 +217,9 @@ export async function persistReceipt(db: Database, receipt: ReceiptToPersist): P
         ${n.errorCode}, ${n.note}, ${n.subscriptionId}, ${[...n.telephoneNumbers]}::text[],
         ${n.lastModifiedAt}, ${receipt.receivedAt}, false, 'callback', ${n.actualFocDate})
       RETURNING id`;
-    const eventId = events[0]?.id;
-    if (eventId === undefined) throw new Error('history insert returned no row');
+    const eventRow = events[0];
+    if (eventRow === undefined) throw new Error('history insert returned no row');
+    const eventId = BigInt(eventRow.id);
 
     if (n.note !== null) {
       await tx.$executeRaw`
@@ -227,7 +235,7 @@ export async function persistReceipt(db: Database, receipt: ReceiptToPersist): P
 
     const decisions = await recomputeOrder(tx, n.orderId, orderType);
     return { kind: 'stored', orderId: n.orderId, applied: decisions.get(eventId)?.applied ?? false } as const;
-  });
+  }, BATCH_TRANSACTION);
 }
 
 /**
@@ -280,11 +288,12 @@ type BatchPlan =
   | { readonly kind: 'duplicate'; readonly originalId: string; readonly orderId: string | null }
   | { readonly kind: 'stored' };
 
-/** The receipt columns of `notifications`, as `jsonb_to_recordset` reads them. */
-const RECEIPT_RECORD = `id uuid, received_at timestamptz, account_id text, remote_address text, headers jsonb,
+/** The receipt columns of `notifications`, as `jsonb_to_recordset` reads them (a fixed text). */
+const RECEIPT_RECORD =
+  Prisma.raw(`id uuid, received_at timestamptz, account_id text, remote_address text, headers jsonb,
   body text, duplicate_of uuid, subscription_id text, order_id text, order_type text, event_type text, status text,
   customer_order_id text, message text, error_code text, note text, last_modified_at timestamptz,
-  actual_foc_date timestamptz, telephone_numbers text[], known boolean, dedup_key text, ord int`;
+  actual_foc_date timestamptz, telephone_numbers text[], known boolean, dedup_key text, ord int`);
 
 function receiptRecord(receipt: ReceiptToPersist, ord: number, duplicateOf: string | null) {
   const n = receipt.notification;
@@ -328,7 +337,10 @@ function receiptRecord(receipt: ReceiptToPersist, ord: number, duplicateOf: stri
  * Fails as a whole (nothing written): the caller retries its receipts one by one. A receipt
  * that another transaction stored meanwhile fails it with `BatchRaceError`.
  */
-export async function persistReceipts(db: Database, receipts: readonly ReceiptToPersist[]): Promise<PersistOutcome[]> {
+export async function persistReceipts(
+  db: SqlDatabase,
+  receipts: readonly ReceiptToPersist[],
+): Promise<PersistOutcome[]> {
   return (await persistReceiptsWithFanOut(db, receipts, undefined)).outcomes;
 }
 
@@ -352,7 +364,7 @@ export interface PersistedBatch {
 
 /** `persistReceipts`, plus the fan-out of every stored notification in the same transaction. */
 export async function persistReceiptsWithFanOut(
-  db: Database,
+  db: SqlDatabase,
   receipts: readonly ReceiptToPersist[],
   fanOut: BatchFanOut | undefined,
 ): Promise<PersistedBatch> {
@@ -398,11 +410,9 @@ async function writeFanOut(
 }
 
 const BATCH_RACE_ATTEMPTS = 3;
-/** A batch holds up to a few hundred receipts: more than Prisma's default 5 s on a busy host. */
-const BATCH_TRANSACTION = { timeout: 30_000 } as const;
 
 async function persistBatchOnce(
-  db: Database,
+  db: SqlDatabase,
   receipts: readonly ReceiptToPersist[],
   fanOut: BatchFanOut | undefined,
 ): Promise<PersistedBatch> {
@@ -450,23 +460,22 @@ async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]
   });
 
   if (stored.length > 0) {
-    const inserted = await tx.$executeRawUnsafe(
-      `INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
+    const inserted = await tx.$executeRaw(Prisma.sql`
+       INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
          dedup_key, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
          error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
        SELECT id, received_at, now(), account_id, remote_address, headers, body, 'accepted', dedup_key,
          subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
          last_modified_at, actual_foc_date, telephone_numbers, known
-       FROM jsonb_to_recordset($1::jsonb) AS r(${RECEIPT_RECORD}) ORDER BY ord
-       ON CONFLICT DO NOTHING`,
-      JSON.stringify(stored.map((r, i) => receiptRecord(r, i, null))),
-    );
+       FROM jsonb_to_recordset(${JSON.stringify(stored.map((r, i) => receiptRecord(r, i, null)))}::jsonb)
+         AS r(${RECEIPT_RECORD}) ORDER BY ord
+       ON CONFLICT DO NOTHING`);
     if (inserted !== stored.length) throw new BatchRaceError('a receipt of the batch was stored concurrently');
   }
   if (copies.length > 0) {
     const records = copies.map((c, i) => receiptRecord(c.receipt, i, c.originalId));
-    await tx.$executeRawUnsafe(
-      `WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECEIPT_RECORD})),
+    await tx.$executeRaw(Prisma.sql`
+       WITH r AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(records)}::jsonb) AS r(${RECEIPT_RECORD})),
        counted AS (
          UPDATE notifications AS o SET duplicate_count = o.duplicate_count + d.copies,
                                        last_duplicate_at = GREATEST(o.last_duplicate_at, d.latest)
@@ -479,9 +488,7 @@ async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]
          subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
          last_modified_at, actual_foc_date, telephone_numbers, known
        FROM r ORDER BY ord
-       ON CONFLICT DO NOTHING`,
-      JSON.stringify(records),
-    );
+       ON CONFLICT DO NOTHING`);
   }
 
   // 3. Lock every order the batch touches, in order_id order, then upsert the new ones.
@@ -532,8 +539,9 @@ async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]
     for (const row of upserted) orderTypes.set(row.order_id, row.order_type);
 
     // 4. History (arrival order), notes and numbers in one statement; decided in step 6.
-    const events = await tx.$queryRawUnsafe<{ id: bigint; notification_id: string }[]>(
-      `WITH e AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(${RECEIPT_RECORD})),
+    const events = await tx.$queryRaw<{ id: Int8; notification_id: string }[]>(Prisma.sql`
+       WITH e AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(forOrders.map((r, i) => receiptRecord(r, i, null)))}::jsonb)
+         AS e(${RECEIPT_RECORD})),
        ins AS (
          INSERT INTO order_events (order_id, notification_id, status, previous_status, message, error_code, note,
            subscription_id, telephone_numbers, last_modified_at, received_at, applied, source, actual_foc_date)
@@ -550,10 +558,8 @@ async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]
          SELECT DISTINCT ON (e.order_id, tn) e.order_id, tn, e.received_at
          FROM e, unnest(e.telephone_numbers) AS tn ORDER BY e.order_id, tn, e.ord
          ON CONFLICT DO NOTHING)
-       SELECT id, notification_id::text FROM ins`,
-      JSON.stringify(forOrders.map((r, i) => receiptRecord(r, i, null))),
-    );
-    for (const e of events) eventIds.set(e.notification_id.toLowerCase(), e.id);
+       SELECT id, notification_id::text FROM ins`);
+    for (const e of events) eventIds.set(e.notification_id.toLowerCase(), BigInt(e.id));
   }
 
   // 5. Copies that arrived before their original move its history entry to their arrival.
