@@ -277,29 +277,37 @@ export function cpuMsOf(pid: number): number | null {
 }
 
 /**
- * CPU milliseconds used so far by the running processes started by this one (children,
- * grandchildren: the benchmark's own redis-server and PostgreSQL, not another run's) whose
- * command name is one of `names`: what the stores cost the service per notification.
+ * CPU milliseconds used so far by every running process whose command name is one of `names`
+ * (e.g. `postgres`, `redis-server`) and that descends from this process: what the bench's own
+ * stores cost the service per notification. Only descendants: on a shared machine another
+ * run's PostgreSQL or Redis (a test suite) would otherwise be counted, and when one of them
+ * exits mid-run its whole CPU time drops out of the sum.
  */
 export function cpuMsOfCommands(names: readonly string[]): number {
-  const parents = new Map<number, number>();
-  const commands = new Map<number, string>();
+  const processes = new Map<number, { name: string; parent: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      commands.set(Number(entry), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      // Fields after the command name: state, then the parent pid.
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      processes.set(Number(entry), { name, parent });
     } catch {
       // The process ended between readdir and read.
     }
   }
-  const descends = (pid: number): boolean => {
-    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === process.pid) return true;
+  const ours = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; hops += 1) {
+      if (p === process.pid) return true;
+      p = processes.get(p)?.parent ?? 0;
+    }
     return false;
   };
   let total = 0;
-  for (const [pid, name] of commands) if (names.includes(name) && descends(pid)) total += cpuMsOf(pid) ?? 0;
+  for (const [pid, { name }] of processes) {
+    if (names.includes(name) && ours(pid)) total += cpuMsOf(pid) ?? 0;
+  }
   return total;
 }
 

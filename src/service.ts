@@ -21,7 +21,7 @@ import { migrate } from './store/migrator';
 import { findOrderDetail, pingDatabase } from './store/order-read-store';
 import type { Database } from './store/prisma';
 import { createDatabase } from './store/prisma';
-import type { SqlClient } from './store/sql';
+import type { SqlDatabase } from './store/sql';
 import { createSqlPool, sqlOverPool } from './store/sql';
 import { quarantine } from './store/quarantine-store';
 import { createPersistProcessor, createReceiptPersister } from './worker/persist-notification';
@@ -56,8 +56,8 @@ export interface RunningService {
   readonly databaseUrl: string;
   readonly queueKind: QueueBackend['kind'];
   readonly db: Database;
-  /** The same pool without Prisma: what the API's hot paths use. */
-  readonly sql: SqlClient;
+  /** The same pool without Prisma: what the API's hot paths use (the worker's: unnamed statements). */
+  readonly sql: SqlDatabase;
   readonly metrics: Metrics;
   /** Fans a stored notification out to the handlers (reconcile results, tests). */
   readonly dispatchNotification: DispatchNotification;
@@ -120,13 +120,16 @@ export async function startService(
     databaseUrl = embedded.url;
   }
   await migrate(databaseUrl, logger);
-  // One pool for the process. Prisma runs on it (the worker's persistence, handler fan-out,
-  // admin routes); the API's hot paths (callback quarantine, readiness, scrape gauges, read API)
-  // run plain SQL on it through `sql`, so an API process that serves only those never loads
-  // Prisma's query compiler (~90 MB RSS, issue #8).
+  // One pool for the process. Prisma runs on it (admin routes, one-off fan-out and repair,
+  // reconciler, retention); the hot paths run plain SQL on it through `sql`: the API's
+  // (callback quarantine, readiness, scrape gauges, read API), so an API process that serves
+  // only those never loads Prisma's query compiler (~90 MB RSS), and the worker's (persist
+  // batches, handler deliveries), which paid ~80 µs of the compiler per notification (issue #8).
   const pool = createSqlPool({ url: databaseUrl, max: 10, logger });
   const db = createDatabase({ url: databaseUrl, pool });
   const sql = sqlOverPool(pool);
+  // The worker's statements are planned on each call (see sqlOverPool), on the same pool.
+  const workerSql = sqlOverPool(pool, { named: false });
   const queueBackend = createQueueBackend({
     redisUrl: config.redisUrl,
     databaseUrl,
@@ -172,7 +175,7 @@ export async function startService(
     ? queueBackend.createJobConsumer(
         'handlerDeliveries',
         createHandlerDeliveryProcessor({
-          db,
+          db: workerSql,
           registry: handlerRegistry,
           dispatch: dispatcher.dispatchNotification,
           logger,
@@ -198,12 +201,12 @@ export async function startService(
     ? (producer ?? queueBackend.createProducer())
     : undefined;
   const workerDeps = {
-    db,
+    db: workerSql,
     logger,
     metrics,
     persist: createWorkerPersist(
       {
-        db,
+        db: workerSql,
         logger,
         registry: metrics.registry,
         fanOut: {

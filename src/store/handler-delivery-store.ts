@@ -1,5 +1,6 @@
 import type { DispatchedNotification, DispatchedOrder } from '../handlers/types';
 import type { Database } from './prisma';
+import type { Int8, SqlClient } from './sql';
 
 /**
  * The handler_deliveries port (STYLE 8): fan-out rows, the per-order ordering gate, attempt
@@ -170,7 +171,8 @@ export interface LoadedDelivery {
   readonly order: DispatchedOrder | null;
 }
 
-interface LoadedDeliveryRow extends DeliveryRow {
+interface LoadedDeliveryRow extends Omit<DeliveryRow, 'position'> {
+  position: Int8 | null;
   earlier: boolean;
   undispatched: UndispatchedNotification[] | null;
   n_id: string | null;
@@ -216,7 +218,7 @@ interface LoadedDeliveryRow extends DeliveryRow {
  * order (or position) is always open.
  */
 export async function loadDeliveries(
-  db: Database,
+  db: SqlClient,
   deliveryIds: readonly string[],
 ): Promise<Map<string, LoadedDelivery>> {
   const rows = await db.$queryRaw<LoadedDeliveryRow[]>`
@@ -264,7 +266,7 @@ export async function loadDeliveries(
       attempts: r.attempts,
       retries: r.retries,
       orderId: r.orderId,
-      position: r.position,
+      position: r.position === null ? null : BigInt(r.position),
     };
     const gate: OrderingGate = r.earlier
       ? { kind: 'earlier_delivery' }
@@ -315,7 +317,7 @@ export async function loadDeliveries(
 }
 
 /** `startAttempt` for several deliveries in one statement: delivery id -> its attempt number. */
-export async function startAttempts(db: Database, deliveryIds: readonly string[]): Promise<Map<string, number>> {
+export async function startAttempts(db: SqlClient, deliveryIds: readonly string[]): Promise<Map<string, number>> {
   const rows = await db.$queryRaw<{ id: string; attempts: number }[]>`
     UPDATE handler_deliveries
        SET attempts = attempts + 1, started_at = COALESCE(started_at, now()), last_attempt_at = now()
@@ -332,7 +334,7 @@ export interface AttemptResult {
 }
 
 /** `finishAttempt` for several deliveries in one statement. */
-export async function finishAttempts(db: Database, results: readonly AttemptResult[]): Promise<void> {
+export async function finishAttempts(db: SqlClient, results: readonly AttemptResult[]): Promise<void> {
   const final = (s: AttemptResult['status']) => s === 'succeeded' || s === 'dead';
   await db.$executeRaw`
     UPDATE handler_deliveries AS d

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Pool } from 'pg';
+import type { PoolClient } from 'pg';
 import type { Logger } from 'winston';
 import { Prisma } from '../generated/prisma/client';
 
@@ -16,6 +17,19 @@ import { Prisma } from '../generated/prisma/client';
 export interface SqlClient {
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T>;
   $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number>;
+}
+
+/**
+ * `SqlClient` plus transactions: what the worker's persistence needs. PrismaClient satisfies it
+ * (its interactive `$transaction`), and so does `sqlOverPool`, whose transactions run on one
+ * checked-out pool connection without the query compiler (issue #8: the worker's hot path).
+ */
+export interface SqlDatabase extends SqlClient {
+  /**
+   * Runs `work` in one transaction: committed when it resolves, rolled back when it throws.
+   * `timeout` (ms) bounds each statement of it (pool) or the whole transaction (Prisma).
+   */
+  $transaction<T>(work: (tx: SqlClient) => Promise<T>, options?: { readonly timeout?: number }): Promise<T>;
 }
 
 /** An int8 (bigint) column: bigint from Prisma, a decimal string from pg; read it with `Number()`. */
@@ -45,9 +59,18 @@ export function createSqlPool(options: SqlPoolOptions): Pool {
  * Runs `Prisma.sql` statements straight on a node-postgres pool. Row values come back as pg
  * parses them: the same as Prisma's `$queryRaw` for text, numbers, booleans, timestamps, arrays
  * and JSON, except int8, which pg returns as a string (Prisma: bigint), so callers read counts
- * with `Number()`.
+ * with `Number()` and ids with `BigInt()`.
+ *
+ * `named: false` runs every statement unnamed, planned on each call as Prisma runs them. The
+ * worker needs that: after five runs PostgreSQL may keep a named statement's generic plan, and
+ * the one it kept for the delivery read (`loadDeliveries`), planned while the tables were
+ * still small, cost 3.3 ms of PostgreSQL CPU per notification instead of 0.11 ms
+ * (bench/worker-drain.ts --notifications 10000 --statements, with and without
+ * PGOPTIONS=-c plan_cache_mode=force_custom_plan). The read API's statements run on large,
+ * settled tables, where the generic plan saves the planning.
  */
-export function sqlOverPool(pool: Pool): SqlClient {
+export function sqlOverPool(pool: Pool, options: { readonly named?: boolean } = {}): SqlDatabase {
+  const named = options.named ?? true;
   // Tagged-template calls (db.$queryRaw`...`) arrive as strings + values, as with Prisma.
   const statement = (query: TemplateStringsArray | Prisma.Sql, values: unknown[]): Prisma.Sql =>
     query instanceof Prisma.Sql ? query : Prisma.sql(query, ...values);
@@ -55,25 +78,64 @@ export function sqlOverPool(pool: Pool): SqlClient {
   // connection instead of on every call. The read routes' statements are few and fixed (one
   // text per filter combination), and planning the order detail's three subqueries cost more
   // than running them (bench EXPLAIN: planning 2.1 ms, execution 0.7 ms on a cold connection).
+  // The worker's statements are fixed texts too: their lists travel as array or JSON parameters,
+  // never as a text that grows with the batch.
   const names = new Map<string, string>();
   const prepared = (sql: Prisma.Sql) => {
+    if (!named) return { text: sql.text, values: sql.values };
     let name = names.get(sql.text);
     if (name === undefined) {
+      // Bounded: the texts come from code, not from input. Past the cap (a future mistake that
+      // builds texts from data) statements run unnamed, so neither this map nor each
+      // connection's prepared statements grow without end.
+      if (names.size >= 1000) return { text: sql.text, values: sql.values };
       name = `q_${createHash('sha1').update(sql.text).digest('hex').slice(0, 16)}`;
-      // Bounded: the texts come from code, not from input; the cap only guards a future mistake.
-      if (names.size < 1000) names.set(sql.text, name);
+      names.set(sql.text, name);
     }
     return { name, text: sql.text, values: sql.values };
   };
-  return {
+  const over = (runner: Pool | PoolClient): SqlClient => ({
     async $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
-      const result = await pool.query(prepared(statement(query, values)));
+      const result = await runner.query(prepared(statement(query, values)));
       // pg types rows as any[]; the statement's SELECT list is the contract, as with $queryRaw<T>.
       return result.rows as T;
     },
     async $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
-      const result = await pool.query(prepared(statement(query, values)));
+      const result = await runner.query(prepared(statement(query, values)));
       return result.rowCount ?? 0;
+    },
+  });
+  return {
+    ...over(pool),
+    async $transaction<T>(work: (tx: SqlClient) => Promise<T>, options?: { readonly timeout?: number }) {
+      const client = await pool.connect();
+      // A checked-out client has no idle error listener: without this one, a connection lost
+      // mid-transaction would crash the process. Its queries fail with the error anyway.
+      let broken: Error | undefined;
+      const onError = (error: Error): void => {
+        broken = error;
+      };
+      client.on('error', onError);
+      try {
+        // One round trip: SET LOCAL lasts until COMMIT/ROLLBACK, then the pool's default is back.
+        const timeout = options?.timeout;
+        await client.query(
+          timeout === undefined ? 'BEGIN' : `BEGIN; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeout))}`,
+        );
+        const result = await work(over(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error: unknown) {
+        // Fail closed: nothing of a failed transaction is kept. A connection that cannot even
+        // roll back is destroyed instead of going back to the pool.
+        await client.query('ROLLBACK').catch((rollback: unknown) => {
+          broken ??= rollback instanceof Error ? rollback : new Error(String(rollback));
+        });
+        throw error;
+      } finally {
+        client.off('error', onError);
+        client.release(broken);
+      }
     },
   };
 }

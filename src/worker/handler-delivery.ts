@@ -11,11 +11,13 @@ import type { DeliveryStatus } from '../store/handler-delivery-store';
 import type { AttemptResult } from '../store/handler-delivery-store';
 import { finishAttempts, loadDeliveries, markDeadIfUnfinished, startAttempts } from '../store/handler-delivery-store';
 import type { Database } from '../store/prisma';
+import type { SqlClient } from '../store/sql';
 import type { DispatchNotification, SplitOffDelivery } from './dispatch';
 import { groupCommit } from './group-commit';
 
 export interface HandlerWorkerDeps {
-  readonly db: Database;
+  /** The group-committed reads and writes of deliveries: the pool, not Prisma (issue #8). */
+  readonly db: SqlClient;
   readonly registry: HandlerRegistry;
   readonly dispatch: DispatchNotification;
   readonly logger: Logger;

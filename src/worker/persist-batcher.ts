@@ -5,7 +5,7 @@ import type { PersistOutcome, ReceiptToPersist } from '../store/notification-sto
 import type { BatchFanOut, PersistedBatch } from '../store/notification-store';
 import { persistReceipt, persistReceiptsWithFanOut } from '../store/notification-store';
 import type { QueuedDelivery } from '../store/handler-delivery-store';
-import type { Database } from '../store/prisma';
+import type { SqlDatabase } from '../store/sql';
 import type { DispatchNotification } from './dispatch';
 import { isInfrastructureError } from './fault-policy';
 
@@ -33,7 +33,8 @@ export interface PersistBatcherOptions {
 }
 
 export interface PersistBatcherDeps {
-  readonly db: Database;
+  /** The worker's pool (`sqlOverPool`): Prisma's query compiler stays off the hot path. */
+  readonly db: SqlDatabase;
   readonly logger: Logger;
   /** Called with the size of every batch written (metrics). */
   readonly onBatch?: (size: number, mode: 'batch' | 'fallback') => void;
@@ -167,7 +168,7 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
  */
 export function createWorkerPersist(
   deps: {
-    readonly db: Database;
+    readonly db: SqlDatabase;
     readonly logger: Logger;
     readonly registry: Registry;
     readonly fanOut?: WorkerFanOut;

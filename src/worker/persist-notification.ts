@@ -7,13 +7,13 @@ import { unknownFieldOf } from '../domain/order-types';
 import type { PersistNotificationJob } from '../queue/catalog';
 import type { PersistOutcome } from '../store/notification-store';
 import { persistReceipt } from '../store/notification-store';
-import type { Database } from '../store/prisma';
+import type { SqlDatabase } from '../store/sql';
 import type { Metrics } from '../observability/metrics';
 import type { DispatchNotification } from './dispatch';
 import type { PersistOne } from './persist-batcher';
 
 export interface PersistWorkerDeps {
-  readonly db: Database;
+  readonly db: SqlDatabase;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /**

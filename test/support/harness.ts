@@ -11,6 +11,8 @@ import { startService } from '../../src/service';
 import { migrate } from '../../src/store/migrator';
 import type { Database } from '../../src/store/prisma';
 import { createDatabase } from '../../src/store/prisma';
+import type { SqlDatabase } from '../../src/store/sql';
+import { createSqlPool, sqlOverPool } from '../../src/store/sql';
 
 /** Shared test harness: real PostgreSQL and Redis from global-setup, isolated per test file. */
 
@@ -72,21 +74,29 @@ export const CALLBACK_PASSWORD = 'callback-secret';
 export const READ_KEY = 'read-key-0123456789abcdef';
 export const ADMIN_KEY = 'admin-key-0123456789abcdef';
 
-/** A fresh database with every migration applied and a small Prisma client on it (store tests). */
+/**
+ * A fresh database with every migration applied (store tests): a small pool, with Prisma on it
+ * (`db`) and the same pool without Prisma (`sql`, what the worker's hot paths run on), as the
+ * service wires them.
+ */
 export interface MigratedDatabase {
   readonly db: Database;
-  /** Disconnects the client and drops the database. */
+  readonly sql: SqlDatabase;
+  /** Disconnects the client, ends the pool and drops the database. */
   close(): Promise<void>;
 }
 
 export async function createMigratedDatabase(): Promise<MigratedDatabase> {
   const testDb = await createTestDatabase();
   await migrate(testDb.url, silentLogger());
-  const db = createDatabase({ url: testDb.url, poolSize: 2 });
+  const pool = createSqlPool({ url: testDb.url, max: 2, logger: silentLogger() });
+  const db = createDatabase({ url: testDb.url, pool });
   return {
     db,
+    sql: sqlOverPool(pool),
     async close() {
       await db.$disconnect();
+      await pool.end();
       await testDb.drop();
     },
   };
