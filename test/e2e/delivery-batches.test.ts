@@ -78,14 +78,18 @@ describe.each(['redis', 'postgres'] as const)('batch delivery jobs with BullMQ o
       SELECT id::text, status, attempts FROM handler_deliveries
        WHERE handler = ${handler} AND order_id = ${orderId} AND source = ${source} ORDER BY position`;
 
-  /** Waits for the callback deliveries of an order to end, then replays it to `handler`. */
-  const replay = async (orderId: string, handler: string) => {
-    await eventually(async () => {
+  /**
+   * Waits for the callback deliveries of an order to end (they may have waited for each other
+   * themselves: the split-off counts are read after this), then replays it to `handler`.
+   */
+  const callbacksDone = (orderId: string, handler: string) =>
+    eventually(async () => {
       const rows = await rowsOf(handler, orderId, 'callback');
       return rows.length === STATUSES.length && rows.every((r) => r.status === 'succeeded' || r.status === 'dead')
         ? rows
         : undefined;
     }, 20_000);
+  const replay = async (orderId: string, handler: string) => {
     const res = await request(service.app)
       .post(`/api/v1/admin/orders/${orderId}/replay?handler=${handler}`)
       .set('Authorization', `Bearer ${ADMIN_KEY}`);
@@ -110,6 +114,7 @@ describe.each(['redis', 'postgres'] as const)('batch delivery jobs with BullMQ o
   it('runs one order of a batch in persistence order, one after the other, each on its first try', async () => {
     const orderId = 'b0000000-0000-4000-8000-00000000000a';
     await postOrder(orderId);
+    await callbacksDone(orderId, 'batched');
     const waitsBefore = await splitOff('wait');
     await replay(orderId, 'batched');
 
@@ -134,6 +139,7 @@ describe.each(['redis', 'postgres'] as const)('batch delivery jobs with BullMQ o
       refused = true;
       return 503;
     });
+    await callbacksDone(orderId, 'batched');
     const before = { retry: await splitOff('retry'), wait: await splitOff('wait') };
     await replay(orderId, 'batched');
 
@@ -157,6 +163,7 @@ describe.each(['redis', 'postgres'] as const)('batch delivery jobs with BullMQ o
   it("keeps the handler's attempt budget: a delivery that always fails is dead after its 3 attempts", async () => {
     const orderId = 'b0000000-0000-4000-8000-00000000000c';
     await postOrder(orderId);
+    await callbacksDone(orderId, 'down');
     await replay(orderId, 'down');
 
     const dead = await eventually(async () => {
