@@ -11,7 +11,7 @@ import { errorHandler, notFoundHandler } from './errors';
 import type { OpsRouteDeps } from './ops-routes';
 import { opsRouter } from './ops-routes';
 import { QUEUE_BOARD_PATH } from './queue-board';
-import { requestId } from './request-id';
+import { requestId, requestIdWithoutContext } from './request-id';
 import type { SecurityDeps } from './security';
 import { securityControls } from './security';
 
@@ -36,7 +36,8 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
-  app.use(requestId);
+  // A worker's app serves only the ops routes: no request-scoped logging context there.
+  app.use(deps.callback || deps.api ? requestId : requestIdWithoutContext);
   const security = deps.security ? securityControls(deps.security) : undefined;
   // The callback route first, as a route of the app: no router to pass through (hot path).
   if (deps.callback) app.post(CALLBACK_ROUTES, ...(security?.callback ?? []), ...callbackHandlers(deps.callback));

@@ -153,8 +153,8 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     const attemptNumber = await start(delivery.id);
     if (attemptNumber === undefined) throw new Error(`delivery ${delivery.id} vanished`);
     const handlerLogger = logger.child({ handler: delivery.handler, deliveryId: delivery.id });
-    const timeout = AbortSignal.timeout(registered.timeoutMs);
-    const handlerSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const abort = handlerAbort(registered.timeoutMs, signal);
+    const handlerSignal = abort.signal;
 
     const started = process.hrtime.bigint();
     let outcome: HandlerOutcome;
@@ -171,6 +171,8 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     } catch (error: unknown) {
       // A throwing handler is treated as a transient failure: retried, then dead.
       outcome = { kind: 'retry', reason: handlerSignal.aborted ? `aborted: ${errorText(error)}` : errorText(error) };
+    } finally {
+      abort.release();
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     metrics.duration.observe({ handler: delivery.handler }, seconds);
@@ -257,6 +259,30 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
 
   return async (job: Job<HandlerDeliveriesJob>, token?: string, signal?: AbortSignal): Promise<unknown> =>
     isBatchJob(job) ? batch(job, signal) : single(job as Job<HandlerDeliveryJob>, token, signal);
+}
+
+/**
+ * The signal a handler gets: aborted when the job's own signal aborts or after `timeoutMs`
+ * (reason: a `TimeoutError`, as `AbortSignal.timeout` gives). One controller and one plain
+ * timer, released when the handler ends: `AbortSignal.timeout` + `AbortSignal.any` cost about
+ * 20 µs of CPU per delivery (weak references, finalization), more than the `log` handler itself.
+ */
+function handlerAbort(timeoutMs: number, jobSignal: AbortSignal | undefined) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+  }, timeoutMs);
+  timer.unref();
+  const onJobAbort = (): void => controller.abort(jobSignal?.reason);
+  if (jobSignal?.aborted === true) onJobAbort();
+  else jobSignal?.addEventListener('abort', onJobAbort, { once: true });
+  return {
+    signal: controller.signal,
+    release: (): void => {
+      clearTimeout(timer);
+      jobSignal?.removeEventListener('abort', onJobAbort);
+    },
+  };
 }
 
 const jobOf = (d: BatchedDelivery): HandlerDeliveryJob => ({ deliveryId: d.deliveryId, retries: d.retries });
