@@ -106,8 +106,8 @@ export function orderDetailSql(orderId: string): Prisma.Sql {
  * Read side of the order store: the few queries the API needs (STYLE: narrow ports).
  *
  * One statement and one round trip: PostgreSQL builds the whole answer as JSON text (order,
- * numbers, history, notes; three index scans on `order_id`), and Node parses it once. The
- * worker's handler delivery calls this with its PrismaClient; the API with the pg pool.
+ * numbers, history, notes; three index scans on `order_id`), and Node parses it once. The API
+ * runs it on the pg pool (the handler deliveries read the order's state with their own row).
  */
 export async function findOrderDetail(db: SqlClient, orderId: string): Promise<OrderDetailView | null> {
   const rows = await db.$queryRaw<{ detail: string }[]>(orderDetailSql(orderId));
@@ -157,11 +157,6 @@ export function orderFilterSql(filter: OrderFilter): Prisma.Sql {
 }
 
 /**
- * Keyset pagination on the immutable primary key: an order present when paging starts is
- * returned exactly once however many orders are inserted or updated meanwhile (an offset or a
- * mutable sort key such as updated_at would skip or repeat rows).
- */
-/**
  * The list statement (exported for the bench's EXPLAIN): one page plus one row, in key order,
  * with its numbers, as one JSON array. `limit + 1` tells whether there is a next page.
  */
@@ -178,6 +173,11 @@ export function listOrdersSql(
           LIMIT ${page.limit + 1}) o`;
 }
 
+/**
+ * Keyset pagination on the immutable primary key: an order present when paging starts is
+ * returned exactly once however many orders are inserted or updated meanwhile (an offset or a
+ * mutable sort key such as updated_at would skip or repeat rows).
+ */
 export async function listOrders(
   db: SqlClient,
   filter: OrderFilter,
