@@ -390,6 +390,24 @@ function receiptRecord(receipt: ReceiptToPersist, ord: number, duplicateOf: stri
 }
 
 /**
+ * Inserts the receipt records of `source` (rows of `RECEIPT_RECORD`, in `ord` order): a first
+ * arrival (`duplicate_of` null) is `accepted` and carries its dedup key, a copy is `duplicate`
+ * and names its original (`receiptRecord` gives a copy no dedup key).
+ */
+function insertReceiptRecords(source: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+    INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
+      dedup_key, duplicate_of, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
+      error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
+    SELECT id, received_at, now(), account_id, remote_address, headers, body,
+      CASE WHEN duplicate_of IS NULL THEN 'accepted' ELSE 'duplicate' END, dedup_key, duplicate_of,
+      subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
+      last_modified_at, actual_foc_date, telephone_numbers, known
+    FROM ${source} ORDER BY ord
+    ON CONFLICT DO NOTHING`;
+}
+
+/**
  * Persists several receipts in ONE transaction, with the same end state as calling
  * `persistReceipt` for each of them in array (arrival) order: redelivered receipts are
  * skipped, later copies of a notification are stored as `duplicate` receipts counted on the
@@ -530,16 +548,10 @@ async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]
   });
 
   if (stored.length > 0) {
-    const inserted = await tx.$executeRaw(Prisma.sql`
-       INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
-         dedup_key, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
-         error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
-       SELECT id, received_at, now(), account_id, remote_address, headers, body, 'accepted', dedup_key,
-         subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
-         last_modified_at, actual_foc_date, telephone_numbers, known
-       FROM jsonb_to_recordset(${JSON.stringify(stored.map((r, i) => receiptRecord(r, i, null)))}::jsonb)
-         AS r(${RECEIPT_RECORD}) ORDER BY ord
-       ON CONFLICT DO NOTHING`);
+    const records = stored.map((r, i) => receiptRecord(r, i, null));
+    const inserted = await tx.$executeRaw(
+      insertReceiptRecords(Prisma.sql`jsonb_to_recordset(${JSON.stringify(records)}::jsonb) AS r(${RECEIPT_RECORD})`),
+    );
     if (inserted !== stored.length) throw new BatchRaceError('a receipt of the batch was stored concurrently');
   }
   if (copies.length > 0) {
@@ -551,14 +563,7 @@ async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]
                                        last_duplicate_at = GREATEST(o.last_duplicate_at, d.latest)
          FROM (SELECT duplicate_of, count(*)::int AS copies, max(received_at) AS latest FROM r GROUP BY duplicate_of) d
          WHERE o.id = d.duplicate_of)
-       INSERT INTO notifications (id, received_at, processed_at, account_id, remote_address, headers, body, outcome,
-         duplicate_of, subscription_id, order_id, order_type, event_type, status, customer_order_id, message,
-         error_code, note, last_modified_at, actual_foc_date, telephone_numbers, known)
-       SELECT id, received_at, now(), account_id, remote_address, headers, body, 'duplicate', duplicate_of,
-         subscription_id, order_id, order_type, event_type, status, customer_order_id, message, error_code, note,
-         last_modified_at, actual_foc_date, telephone_numbers, known
-       FROM r ORDER BY ord
-       ON CONFLICT DO NOTHING`);
+       ${insertReceiptRecords(Prisma.sql`r`)}`);
   }
 
   // 3. Lock every existing order the batch touches, in order_id order, then read its history:
