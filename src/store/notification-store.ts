@@ -658,6 +658,9 @@ async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]
       if (decision === undefined) throw new Error('a new history entry was not replayed');
       return {
         ...receiptRecord(r, i, null),
+        // The history insert reads neither: the raw body went out once, with the receipts.
+        body: null,
+        headers: null,
         applied: decision.applied,
         previous_status: decision.previousStatus,
         event_received_at: decision.receivedAt.toISOString(),
