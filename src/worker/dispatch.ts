@@ -113,6 +113,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
     return registered?.retry ?? { attempts: 1, backoffMs: 1000 };
   };
+  /**
+   * A delivery's own job. After `spentAttempts` (1: its first attempt, spent in a batch) it
+   * starts after the handler's first backoff, whatever `delayMs` says.
+   */
   const singleJob = (delivery: QueuedDelivery, spentAttempts = 0, delayMs = 0) => {
     const retry = retryOf(delivery.handler);
     const data: HandlerDeliveryJob = { deliveryId: delivery.id, retries: delivery.retries };
@@ -128,7 +132,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           delay: retry.backoffMs * 2 ** spentAttempts,
           jitter: QUEUES.handlerDeliveries.backoff.jitter,
         },
-        delay: delayMs,
+        delay: spentAttempts > 0 ? retry.backoffMs : delayMs,
       },
     };
   };
@@ -162,7 +166,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   const enqueue = async (queued: readonly QueuedDelivery[]): Promise<void> => {
     const byHandler = new Map<string, QueuedDelivery[]>();
-    for (const d of queued) byHandler.set(d.handler, [...(byHandler.get(d.handler) ?? []), d]);
+    for (const d of queued) {
+      const list = byHandler.get(d.handler);
+      if (list === undefined) byHandler.set(d.handler, [d]);
+      else list.push(d);
+    }
     const jobs = [...byHandler].flatMap(([handler, deliveries]): QueuedJob[] => {
       if (deliveries.length === 1) return deliveries.map((d) => singleJob(d));
       const batches: QueuedJob[] = [];
@@ -180,7 +188,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         singleJob(
           { id: delivery.deliveryId, handler, retries: delivery.retries },
           reason === 'retry' ? 1 : 0,
-          reason === 'retry' ? retryOf(handler).backoffMs : (delayMs ?? 0),
+          delayMs ?? 0,
         ),
       ),
     );

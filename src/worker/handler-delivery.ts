@@ -221,7 +221,9 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     const lanes = new Map<string, BatchedDelivery[]>();
     for (const d of deliveries) {
       const key = d.orderId ?? `delivery:${d.deliveryId}`;
-      lanes.set(key, [...(lanes.get(key) ?? []), d]);
+      const lane = lanes.get(key);
+      if (lane === undefined) lanes.set(key, [d]);
+      else lane.push(d);
     }
     const split: SplitOffDelivery[] = [];
     const { handler } = job.data;
