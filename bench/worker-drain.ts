@@ -96,6 +96,23 @@ async function busiestStatements(db: Client, notifications: number): Promise<str
   ];
 }
 
+/** Row writes per table (and how many updates were HOT) and WAL volume, per notification. */
+async function tableWrites(db: Client, notifications: number): Promise<string[]> {
+  const tables = await db.query<{ relname: string; ins: string; upd: string; hot: string }>(
+    `SELECT relname, n_tup_ins::text AS ins, n_tup_upd::text AS upd, n_tup_hot_upd::text AS hot
+       FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY relname`,
+  );
+  const wal = await db.query<{ bytes: string; fpi: string }>(
+    `SELECT wal_bytes::text AS bytes, wal_fpi::text AS fpi FROM pg_stat_wal`,
+  );
+  const per = (v: string | undefined): string => (Number(v ?? 0) / notifications).toFixed(2);
+  return [
+    'row writes per notification (inserts · updates · of which HOT):',
+    ...tables.rows.map((r) => `  ${r.relname}: ${per(r.ins)} · ${per(r.upd)} · ${per(r.hot)}`),
+    `WAL ${(Number(wal.rows[0]?.bytes ?? 0) / notifications).toFixed(0)} bytes and ${per(wal.rows[0]?.fpi)} full-page images per notification (whole run, migration included)`,
+  ];
+}
+
 async function main(): Promise<void> {
   const dir = scratchDir();
   const redis = await startRedis(dir.path);
@@ -155,8 +172,10 @@ async function main(): Promise<void> {
           line.startsWith('bw_worker_persist_batch_size_sum') || line.startsWith('bw_worker_persist_batch_size_count'),
       );
     const statements = args.statements ? await busiestStatements(db, total) : [];
-    await db.end();
     await worker.stop();
+    // After the worker's connections closed: they flush their table counters when they end.
+    if (args.statements) statements.push(...(await tableWrites(db, total)));
+    await db.end();
     process.stdout.write(
       [
         `worker drain · ${new Date().toISOString()} · load average ${loadBefore.toFixed(2)} -> ${(loadavg()[0] ?? 0).toFixed(2)} · ${perJob} receipt(s) per job · env ${JSON.stringify(extra)}`,

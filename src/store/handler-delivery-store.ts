@@ -172,7 +172,9 @@ export interface LoadedDelivery {
 }
 
 interface LoadedDeliveryRow extends Omit<DeliveryRow, 'position'> {
+  ord: Int8;
   position: Int8 | null;
+  started: number | null;
   earlier: boolean;
   undispatched: UndispatchedNotification[] | null;
   n_id: string | null;
@@ -205,11 +207,29 @@ interface LoadedDeliveryRow extends Omit<DeliveryRow, 'position'> {
   o_telephone_numbers: string[] | null;
 }
 
+/** A delivery a job is about to run: its id and the generation (`retries`) of that job. */
+export interface DeliveryClaim {
+  readonly deliveryId: string;
+  readonly retries: number;
+}
+
+/** A loaded delivery, and the attempt number when this claim started an attempt. */
+export interface ClaimedDelivery extends LoadedDelivery {
+  /** Set (and committed) when the claim started an attempt: the handler runs next. */
+  readonly attempt: number | null;
+}
+
 /**
- * Everything the delivery jobs of `deliveryIds` need before their handlers run, in ONE
- * statement for all of them (the worker group-commits the reads of concurrent jobs): the row,
- * its ordering gate, the stored notification and the order's current state. Unknown ids are
- * absent from the result.
+ * Everything the delivery jobs of `claims` need before their handlers run, and the attempt
+ * count of those that run, in ONE statement for all of them (the worker group-commits the
+ * claims of concurrent jobs): the row, its ordering gate, the stored notification and the
+ * order's current state. One answer per claim, in order; null for an unknown id.
+ *
+ * An attempt is started (attempts + 1, committed before the handler runs, so a crash
+ * mid-handler still shows it) exactly when the job goes on to run the handler: the row is
+ * unfinished and of the job's generation, its handler is one of `runnableHandlers`, its gate
+ * is open and its notification is stored. The worker reads the same rules off the row it gets
+ * back. (Until issue #8's third round, the read and the count were two statements.)
  *
  * Per-order ordering for one handler: a delivery may run only when every earlier delivery of
  * its (handler, order) is finished (succeeded or dead), and every earlier notification of the
@@ -217,113 +237,136 @@ interface LoadedDeliveryRow extends Omit<DeliveryRow, 'position'> {
  * PostgreSQL, so it holds across queue backends and worker processes. A delivery without an
  * order (or position) is always open.
  */
+export async function claimDeliveries(
+  db: SqlClient,
+  claims: readonly DeliveryClaim[],
+  runnableHandlers: readonly string[],
+): Promise<(ClaimedDelivery | null)[]> {
+  const rows = await db.$queryRaw<LoadedDeliveryRow[]>`
+    WITH l AS MATERIALIZED (
+      SELECT w.ord, d.id AS uuid, d.id::text AS id, d.notification_id::text AS "notificationId", d.handler,
+             d.status, d.source, d.attempts, d.retries, d.order_id AS "orderId", d.position,
+             d.status IN ('pending', 'failed') AND d.retries = w.retries AS runs,
+             (d.order_id IS NOT NULL AND d.position IS NOT NULL AND EXISTS (
+                SELECT 1 FROM handler_deliveries p
+                 WHERE p.handler = d.handler AND p.order_id = d.order_id
+                   AND p.position < d.position AND p.status IN ('pending', 'failed'))) AS earlier,
+             CASE WHEN d.order_id IS NOT NULL AND d.position IS NOT NULL THEN (
+                SELECT json_agg(json_build_object('notificationId', u.notification_id::text, 'source', u.source,
+                                                  'ageMs', u.age_ms) ORDER BY u.id)
+                  FROM (SELECT e.id, e.notification_id, e.source,
+                               (EXTRACT(EPOCH FROM (now() - e.created_at)) * 1000)::float8 AS age_ms
+                          FROM order_events e
+                          LEFT JOIN notification_dispatches x ON x.notification_id = e.notification_id
+                         WHERE e.order_id = d.order_id AND e.id < d.position
+                           AND e.notification_id IS NOT NULL AND x.notification_id IS NULL
+                         ORDER BY e.id LIMIT 20) u) END AS undispatched,
+             n.id::text AS n_id, n.received_at AS "receivedAt", n.account_id AS "accountId",
+             n.subscription_id AS "subscriptionId", n.order_id AS n_order_id, n.order_type AS "orderType",
+             n.event_type AS "eventType", n.status AS n_status, n.customer_order_id AS "customerOrderId", n.message,
+             n.error_code AS "errorCode", n.note, n.last_modified_at AS "lastModifiedAt",
+             n.actual_foc_date AS "actualFocDate", n.telephone_numbers AS "telephoneNumbers", n.known,
+             o.order_id AS o_order_id, o.order_type AS o_order_type, o.customer_order_id AS o_customer_order_id,
+             o.status AS o_status, o.is_terminal AS o_is_terminal, o.last_modified_at AS o_last_modified_at,
+             o.actual_foc_date AS o_actual_foc_date, o.first_seen_at AS o_first_seen_at,
+             o.last_event_at AS o_last_event_at, o.event_count AS o_event_count, o.account_id AS o_account_id,
+             CASE WHEN o.order_id IS NOT NULL THEN
+               COALESCE((SELECT array_agg(t.telephone_number ORDER BY t.telephone_number)
+                           FROM order_telephone_numbers t WHERE t.order_id = o.order_id), ARRAY[]::text[]) END
+               AS o_telephone_numbers
+        FROM unnest(${claims.map((c) => c.deliveryId)}::uuid[], ${claims.map((c) => c.retries)}::int[])
+             WITH ORDINALITY AS w(id, retries, ord)
+        JOIN handler_deliveries d ON d.id = w.id
+        LEFT JOIN notifications n ON n.id = d.notification_id
+        LEFT JOIN orders o ON o.order_id = n.order_id),
+    started AS (
+      UPDATE handler_deliveries s
+         SET attempts = s.attempts + 1, started_at = COALESCE(s.started_at, now()), last_attempt_at = now()
+       WHERE s.id IN (SELECT uuid FROM l
+                       WHERE runs AND NOT earlier AND undispatched IS NULL AND n_id IS NOT NULL
+                         AND handler = ANY(${[...runnableHandlers]}::text[]))
+      RETURNING s.id, s.attempts)
+    SELECT l.*, started.attempts AS started FROM l LEFT JOIN started ON started.id = l.uuid`;
+  const claimed: (ClaimedDelivery | null)[] = claims.map(() => null);
+  for (const r of rows) claimed[Number(r.ord) - 1] = { ...loadedOf(r), attempt: r.started };
+  return claimed;
+}
+
+/** What delivery jobs would find, without starting anything (tests and tools). */
 export async function loadDeliveries(
   db: SqlClient,
   deliveryIds: readonly string[],
 ): Promise<Map<string, LoadedDelivery>> {
-  const rows = await db.$queryRaw<LoadedDeliveryRow[]>`
-    SELECT d.id::text AS id, d.notification_id::text AS "notificationId", d.handler, d.status, d.source,
-           d.attempts, d.retries, d.order_id AS "orderId", d.position,
-           (d.order_id IS NOT NULL AND d.position IS NOT NULL AND EXISTS (
-              SELECT 1 FROM handler_deliveries p
-               WHERE p.handler = d.handler AND p.order_id = d.order_id
-                 AND p.position < d.position AND p.status IN ('pending', 'failed'))) AS earlier,
-           CASE WHEN d.order_id IS NOT NULL AND d.position IS NOT NULL THEN (
-              SELECT json_agg(json_build_object('notificationId', u.notification_id::text, 'source', u.source,
-                                                'ageMs', u.age_ms) ORDER BY u.id)
-                FROM (SELECT e.id, e.notification_id, e.source,
-                             (EXTRACT(EPOCH FROM (now() - e.created_at)) * 1000)::float8 AS age_ms
-                        FROM order_events e
-                        LEFT JOIN notification_dispatches x ON x.notification_id = e.notification_id
-                       WHERE e.order_id = d.order_id AND e.id < d.position
-                         AND e.notification_id IS NOT NULL AND x.notification_id IS NULL
-                       ORDER BY e.id LIMIT 20) u) END AS undispatched,
-           n.id::text AS n_id, n.received_at AS "receivedAt", n.account_id AS "accountId",
-           n.subscription_id AS "subscriptionId", n.order_id AS n_order_id, n.order_type AS "orderType",
-           n.event_type AS "eventType", n.status AS n_status, n.customer_order_id AS "customerOrderId", n.message,
-           n.error_code AS "errorCode", n.note, n.last_modified_at AS "lastModifiedAt",
-           n.actual_foc_date AS "actualFocDate", n.telephone_numbers AS "telephoneNumbers", n.known,
-           o.order_id AS o_order_id, o.order_type AS o_order_type, o.customer_order_id AS o_customer_order_id,
-           o.status AS o_status, o.is_terminal AS o_is_terminal, o.last_modified_at AS o_last_modified_at,
-           o.actual_foc_date AS o_actual_foc_date, o.first_seen_at AS o_first_seen_at,
-           o.last_event_at AS o_last_event_at, o.event_count AS o_event_count, o.account_id AS o_account_id,
-           CASE WHEN o.order_id IS NOT NULL THEN
-             COALESCE((SELECT array_agg(t.telephone_number ORDER BY t.telephone_number)
-                         FROM order_telephone_numbers t WHERE t.order_id = o.order_id), ARRAY[]::text[]) END
-             AS o_telephone_numbers
-      FROM handler_deliveries d
-      LEFT JOIN notifications n ON n.id = d.notification_id
-      LEFT JOIN orders o ON o.order_id = n.order_id
-     WHERE d.id = ANY(${[...deliveryIds]}::uuid[])`;
+  const claimed = await claimDeliveries(
+    db,
+    deliveryIds.map((deliveryId) => ({ deliveryId, retries: -1 })),
+    [],
+  );
   const loaded = new Map<string, LoadedDelivery>();
-  for (const r of rows) {
-    const delivery: DeliveryRow = {
-      id: r.id,
-      notificationId: r.notificationId,
-      handler: r.handler,
-      status: r.status,
-      source: r.source,
-      attempts: r.attempts,
-      retries: r.retries,
-      orderId: r.orderId,
-      position: r.position === null ? null : BigInt(r.position),
-    };
-    const gate: OrderingGate = r.earlier
-      ? { kind: 'earlier_delivery' }
-      : r.undispatched !== null && r.undispatched.length > 0
-        ? { kind: 'undispatched', notifications: r.undispatched }
-        : { kind: 'open' };
-    const notification =
-      r.n_id === null || r.receivedAt === null
-        ? null
-        : {
-            id: r.n_id,
-            receivedAt: r.receivedAt.toISOString(),
-            accountId: r.accountId,
-            subscriptionId: r.subscriptionId,
-            orderId: r.n_order_id,
-            orderType: r.orderType,
-            eventType: r.eventType,
-            status: r.n_status,
-            customerOrderId: r.customerOrderId,
-            message: r.message,
-            errorCode: r.errorCode,
-            note: r.note,
-            lastModifiedAt: iso(r.lastModifiedAt),
-            actualFocDate: iso(r.actualFocDate),
-            telephoneNumbers: r.telephoneNumbers ?? [],
-            known: r.known ?? false,
-          };
-    const order: DispatchedOrder | null =
-      r.o_order_id === null || r.o_order_type === null || r.o_first_seen_at === null || r.o_last_event_at === null
-        ? null
-        : {
-            orderId: r.o_order_id,
-            orderType: r.o_order_type,
-            customerOrderId: r.o_customer_order_id,
-            status: r.o_status,
-            isTerminal: r.o_is_terminal ?? false,
-            lastModifiedAt: iso(r.o_last_modified_at),
-            actualFocDate: iso(r.o_actual_foc_date),
-            firstSeenAt: r.o_first_seen_at.toISOString(),
-            lastEventAt: r.o_last_event_at.toISOString(),
-            eventCount: r.o_event_count ?? 0,
-            telephoneNumbers: r.o_telephone_numbers ?? [],
-            accountId: r.o_account_id,
-          };
-    loaded.set(r.id.toLowerCase(), { delivery, gate, notification, order });
+  for (const c of claimed) {
+    if (c === null) continue;
+    const { delivery, gate, notification, order } = c;
+    loaded.set(delivery.id.toLowerCase(), { delivery, gate, notification, order });
   }
   return loaded;
 }
 
-/** `startAttempt` for several deliveries in one statement: delivery id -> its attempt number. */
-export async function startAttempts(db: SqlClient, deliveryIds: readonly string[]): Promise<Map<string, number>> {
-  const rows = await db.$queryRaw<{ id: string; attempts: number }[]>`
-    UPDATE handler_deliveries
-       SET attempts = attempts + 1, started_at = COALESCE(started_at, now()), last_attempt_at = now()
-     WHERE id = ANY(${[...deliveryIds]}::uuid[])
-    RETURNING id::text AS id, attempts`;
-  return new Map(rows.map((r) => [r.id.toLowerCase(), r.attempts]));
+function loadedOf(r: LoadedDeliveryRow): LoadedDelivery {
+  const delivery: DeliveryRow = {
+    id: r.id,
+    notificationId: r.notificationId,
+    handler: r.handler,
+    status: r.status,
+    source: r.source,
+    attempts: r.attempts,
+    retries: r.retries,
+    orderId: r.orderId,
+    position: r.position === null ? null : BigInt(r.position),
+  };
+  const gate: OrderingGate = r.earlier
+    ? { kind: 'earlier_delivery' }
+    : r.undispatched !== null && r.undispatched.length > 0
+      ? { kind: 'undispatched', notifications: r.undispatched }
+      : { kind: 'open' };
+  const notification =
+    r.n_id === null || r.receivedAt === null
+      ? null
+      : {
+          id: r.n_id,
+          receivedAt: r.receivedAt.toISOString(),
+          accountId: r.accountId,
+          subscriptionId: r.subscriptionId,
+          orderId: r.n_order_id,
+          orderType: r.orderType,
+          eventType: r.eventType,
+          status: r.n_status,
+          customerOrderId: r.customerOrderId,
+          message: r.message,
+          errorCode: r.errorCode,
+          note: r.note,
+          lastModifiedAt: iso(r.lastModifiedAt),
+          actualFocDate: iso(r.actualFocDate),
+          telephoneNumbers: r.telephoneNumbers ?? [],
+          known: r.known ?? false,
+        };
+  const order: DispatchedOrder | null =
+    r.o_order_id === null || r.o_order_type === null || r.o_first_seen_at === null || r.o_last_event_at === null
+      ? null
+      : {
+          orderId: r.o_order_id,
+          orderType: r.o_order_type,
+          customerOrderId: r.o_customer_order_id,
+          status: r.o_status,
+          isTerminal: r.o_is_terminal ?? false,
+          lastModifiedAt: iso(r.o_last_modified_at),
+          actualFocDate: iso(r.o_actual_foc_date),
+          firstSeenAt: r.o_first_seen_at.toISOString(),
+          lastEventAt: r.o_last_event_at.toISOString(),
+          eventCount: r.o_event_count ?? 0,
+          telephoneNumbers: r.o_telephone_numbers ?? [],
+          accountId: r.o_account_id,
+        };
+  return { delivery, gate, notification, order };
 }
 
 export interface AttemptResult {

@@ -9,7 +9,7 @@ import type { BatchedDelivery, DeliveryBatchJob, HandlerDeliveriesJob, HandlerDe
 import { isDeliveryBatch } from '../queue/catalog';
 import type { DeliveryStatus } from '../store/handler-delivery-store';
 import type { AttemptResult } from '../store/handler-delivery-store';
-import { finishAttempts, loadDeliveries, markDeadIfUnfinished, startAttempts } from '../store/handler-delivery-store';
+import { claimDeliveries, finishAttempts, markDeadIfUnfinished } from '../store/handler-delivery-store';
 import type { Database } from '../store/prisma';
 import type { SqlClient } from '../store/sql';
 import type { DispatchNotification, SplitOffDelivery } from './dispatch';
@@ -87,16 +87,19 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
   const graceMs = deps.undispatchedGraceMs ?? 30_000;
   const handlerSlots = pLimit(deps.handlerConcurrency);
 
-  // The concurrent jobs of this process share their statements: one read (row, ordering gate,
-  // notification, order) for all jobs starting together, one attempt count, one final write.
-  const load = groupCommit(async (ids: readonly string[]) => {
-    const loaded = await loadDeliveries(db, ids);
-    return ids.map((id) => loaded.get(id.toLowerCase()) ?? null);
-  }, GROUP_MAX);
-  const start = groupCommit(async (ids: readonly string[]) => {
-    const attempts = await startAttempts(db, ids);
-    return ids.map((id) => attempts.get(id.toLowerCase()));
-  }, GROUP_MAX);
+  // The concurrent jobs of this process share their statements: one claim (row, ordering gate,
+  // notification, order, and the attempt count of those that run) for all jobs starting
+  // together, and one final write.
+  const runnable = registry.all.map((h) => h.handler.name);
+  const claim = groupCommit(
+    (claims: readonly HandlerDeliveryJob[]) =>
+      claimDeliveries(
+        db,
+        claims.map((c) => ({ deliveryId: c.deliveryId, retries: c.retries })),
+        runnable,
+      ),
+    GROUP_MAX,
+  );
   const record = groupCommit(async (results: readonly AttemptResult[]) => {
     await finishAttempts(db, results);
     return results.map(() => undefined);
@@ -108,8 +111,9 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     lastAttempt: (configuredAttempts: number) => boolean,
     signal: AbortSignal | undefined,
   ): Promise<AttemptOutcome> => {
-    // Idempotent: re-read the row before acting (STYLE 9).
-    const loaded = await load(data.deliveryId);
+    // Idempotent: re-read the row before acting (STYLE 9). The claim has started the attempt
+    // when, and only when, every check below lets the handler run.
+    const loaded = await claim(data);
     if (loaded === null) return { kind: 'done', result: { kind: 'missing' } };
     const delivery = loaded.delivery;
     if (delivery.status === 'succeeded' || delivery.status === 'dead') {
@@ -149,9 +153,9 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     }
     const notification = { ...loaded.notification, source: sourceOf(delivery.source) };
     const order = loaded.order;
-    // Counted (committed) before the handler runs, so a crash mid-handler still shows it.
-    const attemptNumber = await start(delivery.id);
-    if (attemptNumber === undefined) throw new Error(`delivery ${delivery.id} vanished`);
+    // Counted (committed) by the claim, before the handler runs: a crash mid-handler shows it.
+    const attemptNumber = loaded.attempt;
+    if (attemptNumber === null) throw new Error(`delivery ${delivery.id} was not started by its claim`);
     const handlerLogger = logger.child({ handler: delivery.handler, deliveryId: delivery.id });
     const abort = handlerAbort(registered.timeoutMs, signal);
     const handlerSignal = abort.signal;

@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { BatchFanOut, ReceiptToPersist } from '../../src/store/notification-store';
 import { persistReceipt, persistReceiptsWithFanOut } from '../../src/store/notification-store';
-import { finishAttempts, loadDeliveries, startAttempts } from '../../src/store/handler-delivery-store';
+import { claimDeliveries, finishAttempts, loadDeliveries } from '../../src/store/handler-delivery-store';
 import type { SqlClient } from '../../src/store/sql';
 import type { MigratedDatabase } from '../support/harness';
 import { createMigratedDatabase, uniqueName } from '../support/harness';
@@ -159,7 +160,23 @@ describe('the worker on the pg pool', () => {
       expect(second?.gate).toEqual({ kind: 'earlier_delivery' });
       expect(second?.order?.eventCount).toBe(2);
 
-      expect(await startAttempts(onPool.sql, ids)).toEqual(new Map(ids.map((id) => [id, 1])));
+      // The claim starts an attempt exactly where the job runs the handler: the first delivery
+      // (gate open), not the second (an earlier one is open), nor a stale generation or an
+      // unconfigured handler.
+      const claims = ids.map((deliveryId) => ({ deliveryId, retries: 0 }));
+      expect(
+        (await claimDeliveries(onPool.sql, [...claims, { deliveryId: ids[0] ?? '', retries: 1 }], ['other'])).map(
+          (c) => c?.attempt,
+        ),
+      ).toEqual([null, null, null]);
+      const claimed = await claimDeliveries(
+        onPool.sql,
+        [...claims, { deliveryId: randomUUID(), retries: 0 }],
+        ['audit'],
+      );
+      expect(claimed.map((c) => c?.attempt ?? null)).toEqual([1, null, null]);
+      expect(claimed[2]).toBeNull();
+      expect(claimed[0]?.delivery.attempts).toBe(0);
       await finishAttempts(onPool.sql, [{ deliveryId: ids[0] ?? '', status: 'succeeded', error: null, durationMs: 3 }]);
       const after = await loadDeliveries(onPool.sql, ids);
       expect(after.get(ids[0] ?? '')?.delivery.status).toBe('succeeded');
