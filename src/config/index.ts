@@ -242,7 +242,7 @@ const envSchema = z.object({
   RAW_RETENTION_DAYS: integer(90, 1, 36_500),
   RETENTION_INTERVAL_MS: integer(3600_000, 1000, 7 * 24 * 3600_000),
   SHUTDOWN_READINESS_DELAY_MS: integer(0, 0, 600_000),
-  PERSIST_BATCH_MAX: integer(200, 1, 1000),
+  PERSIST_BATCH_MAX: integer(1000, 1, 1000),
   PERSIST_BATCH_LINGER_MS: integer(2, 0, 1000),
 });
 
