@@ -18,7 +18,7 @@ import { createQueueBackend } from './queue/backend';
 import type { EmbeddedPostgres } from './store/embedded-postgres';
 import { startEmbeddedPostgres } from './store/embedded-postgres';
 import { migrate } from './store/migrator';
-import { findOrderDetail, pingDatabase } from './store/order-read-store';
+import { findOrderDetailJson, pingDatabase } from './store/order-read-store';
 import type { Database } from './store/prisma';
 import { createDatabase } from './store/prisma';
 import type { SqlDatabase } from './store/sql';
@@ -331,7 +331,7 @@ export async function startService(
     api: servesApi
       ? {
           apiKeys,
-          findOrder: (orderId) => findOrderDetail(sql, orderId),
+          findOrderJson: (orderId) => findOrderDetailJson(sql, orderId),
           db,
           sql,
           metrics,

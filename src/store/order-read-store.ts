@@ -59,61 +59,76 @@ const isoSql = (column: string): Prisma.Sql =>
   Prisma.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
 
 /**
- * The key/value pairs of an `OrderView` for the orders row `o`, for json_build_object: the
- * interface's keys in its order, values as JavaScript wrote them before the JSON moved into SQL
- * (ISO timestamps, numbers sorted), so an API client sees the same bytes.
+ * An `OrderView` of the orders row `o` as a select list: the interface's keys (column aliases)
+ * in its order, values as JavaScript wrote them before the JSON moved into SQL (ISO timestamps,
+ * numbers sorted), so an API client sees the same bytes. `row_to_json`/`array_to_json` of such
+ * rows write compact JSON (no spaces; json_build_object writes `"key" : value`), byte for byte
+ * what `JSON.stringify` writes for the same values.
  */
-const ORDER_JSON_FIELDS = Prisma.sql`
-  'orderId', o.order_id, 'orderType', o.order_type, 'customerOrderId', o.customer_order_id,
-  'status', o.status, 'isTerminal', o.is_terminal, 'known', o.known,
-  'lastModifiedAt', ${isoSql('o.last_modified_at')}, 'actualFocDate', ${isoSql('o.actual_foc_date')},
-  'firstSeenAt', ${isoSql('o.first_seen_at')}, 'lastEventAt', ${isoSql('o.last_event_at')},
-  'eventCount', o.event_count,
-  'telephoneNumbers', COALESCE((SELECT json_agg(t.telephone_number ORDER BY t.telephone_number)
-                                  FROM order_telephone_numbers t WHERE t.order_id = o.order_id), '[]'::json),
-  'accountId', o.account_id`;
+const ORDER_COLUMNS = Prisma.sql`
+  o.order_id AS "orderId", o.order_type AS "orderType", o.customer_order_id AS "customerOrderId",
+  o.status AS "status", o.is_terminal AS "isTerminal", o.known AS "known",
+  ${isoSql('o.last_modified_at')} AS "lastModifiedAt", ${isoSql('o.actual_foc_date')} AS "actualFocDate",
+  ${isoSql('o.first_seen_at')} AS "firstSeenAt", ${isoSql('o.last_event_at')} AS "lastEventAt",
+  o.event_count AS "eventCount",
+  COALESCE((SELECT array_to_json(array_agg(t.telephone_number ORDER BY t.telephone_number))
+              FROM order_telephone_numbers t WHERE t.order_id = o.order_id), '[]'::json) AS "telephoneNumbers",
+  o.account_id AS "accountId"`;
+
+/** A JSON array of the OrderViews of the orders rows `o` in `from`, in `orderBy` order. */
+const orderArraySql = (from: Prisma.Sql, orderBy: Prisma.Sql): Prisma.Sql => Prisma.sql`
+  SELECT COALESCE(array_to_json(array_agg(v ORDER BY ${orderBy})), '[]'::json)::text AS page
+  FROM ${from}, LATERAL (SELECT ${ORDER_COLUMNS}) v`;
 
 /**
- * History oldest first: by Bandwidth's LastModifiedDate when it was sent, else by arrival, then
- * by id (a total order, so the same on every read). The rule the read API has always had.
+ * The order detail as compact JSON text: `row_to_json` and `array_to_json` write no spaces
+ * (json_build_object writes `"key" : value`), so the text is byte for byte what
+ * `JSON.stringify` writes for the same OrderDetailView, and the API sends it as it is, with no
+ * parse and stringify in Node (issue #8). Keys are the column aliases, in OrderDetailView's
+ * order. History oldest first: by Bandwidth's LastModifiedDate when it was sent, else by
+ * arrival, then by id (a total order, so the same on every read); notes by id. The read-API
+ * test compares the bytes with JSON.stringify of the rows read back.
  */
-const HISTORY_JSON = Prisma.sql`
-  COALESCE((SELECT json_agg(json_build_object(
-                'id', e.id::text, 'status', e.status, 'previousStatus', e.previous_status,
-                'message', e.message, 'errorCode', e.error_code, 'note', e.note,
-                'subscriptionId', e.subscription_id,
-                'telephoneNumbers', COALESCE(to_json(e.telephone_numbers), '[]'::json),
-                'lastModifiedAt', ${isoSql('e.last_modified_at')}, 'receivedAt', ${isoSql('e.received_at')},
-                'applied', e.applied, 'source', e.source, 'notificationId', e.notification_id::text)
-              ORDER BY COALESCE(e.last_modified_at, e.received_at), e.id)
-              FROM order_events e WHERE e.order_id = o.order_id), '[]'::json)`;
-
-const NOTES_JSON = Prisma.sql`
-  COALESCE((SELECT json_agg(json_build_object(
-                'id', n.id::text, 'note', n.note, 'lastModifiedAt', ${isoSql('n.last_modified_at')},
-                'receivedAt', ${isoSql('n.received_at')}, 'eventId', n.event_id::text)
-              ORDER BY n.id)
-              FROM order_notes n WHERE n.order_id = o.order_id), '[]'::json)`;
+const DETAIL_ROW = Prisma.sql`
+  ${ORDER_COLUMNS},
+  COALESCE((SELECT array_to_json(array_agg(h ORDER BY COALESCE(e.last_modified_at, e.received_at), e.id))
+              FROM order_events e, LATERAL (SELECT
+                e.id::text AS "id", e.status AS "status", e.previous_status AS "previousStatus",
+                e.message AS "message", e.error_code AS "errorCode", e.note AS "note",
+                e.subscription_id AS "subscriptionId",
+                COALESCE(to_json(e.telephone_numbers), '[]'::json) AS "telephoneNumbers",
+                ${isoSql('e.last_modified_at')} AS "lastModifiedAt", ${isoSql('e.received_at')} AS "receivedAt",
+                e.applied AS "applied", e.source AS "source", e.notification_id::text AS "notificationId") h
+             WHERE e.order_id = o.order_id), '[]'::json) AS "history",
+  COALESCE((SELECT array_to_json(array_agg(m ORDER BY n.id))
+              FROM order_notes n, LATERAL (SELECT
+                n.id::text AS "id", n.note AS "note", ${isoSql('n.last_modified_at')} AS "lastModifiedAt",
+                ${isoSql('n.received_at')} AS "receivedAt", n.event_id::text AS "eventId") m
+             WHERE n.order_id = o.order_id), '[]'::json) AS "notes"`;
 
 /** The order-detail statement (exported for the bench's EXPLAIN). */
 export function orderDetailSql(orderId: string): Prisma.Sql {
   return Prisma.sql`
-    SELECT json_build_object(${ORDER_JSON_FIELDS}, 'history', ${HISTORY_JSON}, 'notes', ${NOTES_JSON})::text AS detail
-    FROM orders o WHERE o.order_id = ${orderId}`;
+    SELECT row_to_json(d)::text AS detail FROM (SELECT ${DETAIL_ROW} FROM orders o WHERE o.order_id = ${orderId}) d`;
 }
 
 /**
  * Read side of the order store: the few queries the API needs (STYLE: narrow ports).
  *
- * One statement and one round trip: PostgreSQL builds the whole answer as JSON text (order,
- * numbers, history, notes; three index scans on `order_id`), and Node parses it once. The API
- * runs it on the pg pool (the handler deliveries read the order's state with their own row).
+ * One statement and one round trip: PostgreSQL builds the whole answer as compact JSON text
+ * (order, numbers, history, notes; three index scans on `order_id`). The API runs it on the
+ * pg pool (the handler deliveries read the order's state with their own row).
  */
-export async function findOrderDetail(db: SqlClient, orderId: string): Promise<OrderDetailView | null> {
+export async function findOrderDetailJson(db: SqlClient, orderId: string): Promise<string | null> {
   const rows = await db.$queryRaw<{ detail: string }[]>(orderDetailSql(orderId));
-  const row = rows[0];
+  return rows[0]?.detail ?? null;
+}
+
+/** `findOrderDetailJson`, parsed. */
+export async function findOrderDetail(db: SqlClient, orderId: string): Promise<OrderDetailView | null> {
+  const json = await findOrderDetailJson(db, orderId);
   // The JSON is built by the statement above in OrderDetailView's shape.
-  return row === undefined ? null : (JSON.parse(row.detail) as OrderDetailView);
+  return json === null ? null : (JSON.parse(json) as OrderDetailView);
 }
 
 export async function pingDatabase(db: SqlClient): Promise<void> {
@@ -166,11 +181,13 @@ export function listOrdersSql(
 ): Prisma.Sql {
   const after = page.after === null ? Prisma.empty : Prisma.sql`AND o.order_id > ${page.after}`;
   return Prisma.sql`
-    SELECT COALESCE(json_agg(json_build_object(${ORDER_JSON_FIELDS}) ORDER BY o.order_id), '[]'::json)::text AS page
-    FROM (SELECT * FROM orders o
-          WHERE ${orderFilterSql(filter)} ${after}
-          ORDER BY o.order_id
-          LIMIT ${page.limit + 1}) o`;
+    ${orderArraySql(
+      Prisma.sql`(SELECT * FROM orders o
+                   WHERE ${orderFilterSql(filter)} ${after}
+                   ORDER BY o.order_id
+                   LIMIT ${page.limit + 1}) o`,
+      Prisma.sql`o.order_id`,
+    )}`;
 }
 
 /**
@@ -190,7 +207,7 @@ export async function listOrders(
   return { data, next: found.length > page.limit && last !== undefined ? last.orderId : null };
 }
 
-/** The JSON array of OrderView built by ORDER_JSON_FIELDS (one row, one column). */
+/** The JSON array of OrderView built by orderArraySql (one row, one column). */
 function parseOrders(rows: readonly { page: string }[]): OrderView[] {
   const page = rows[0]?.page;
   return page === undefined ? [] : (JSON.parse(page) as OrderView[]);
@@ -337,14 +354,16 @@ export async function findByTelephoneNumber(
   limit: number,
 ): Promise<{ orders: OrderView[]; events: NotificationView[] }> {
   const [orders, events] = await Promise.all([
-    db.$queryRaw<{ page: string }[]>`
-      SELECT COALESCE(json_agg(json_build_object(${ORDER_JSON_FIELDS}) ORDER BY o.last_event_at DESC, o.order_id),
-                      '[]'::json)::text AS page
-      FROM (SELECT * FROM orders o
-            WHERE EXISTS (SELECT 1 FROM order_telephone_numbers t
-                          WHERE t.order_id = o.order_id AND t.telephone_number = ${tn})
-            ORDER BY o.last_event_at DESC, o.order_id
-            LIMIT ${limit}) o`,
+    db.$queryRaw<{ page: string }[]>(
+      orderArraySql(
+        Prisma.sql`(SELECT * FROM orders o
+                     WHERE EXISTS (SELECT 1 FROM order_telephone_numbers t
+                                   WHERE t.order_id = o.order_id AND t.telephone_number = ${tn})
+                     ORDER BY o.last_event_at DESC, o.order_id
+                     LIMIT ${limit}) o`,
+        Prisma.sql`o.last_event_at DESC, o.order_id`,
+      ),
+    ),
     db.$queryRaw<NotificationRow[]>`
       SELECT ${NOTIFICATION_COLUMNS} FROM notifications n
       WHERE n.telephone_numbers @> ARRAY[${tn}]::text[] AND n.order_id IS NULL AND n.outcome = 'accepted'

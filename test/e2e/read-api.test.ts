@@ -6,7 +6,7 @@ import { planTraffic, sendTraffic } from '../../src/cli/simulator';
 import type { TrafficPlan } from '../../src/cli/simulator';
 import { isTerminalState } from '../../src/domain/order-types';
 import type { RunningService } from '../../src/service';
-import { findOrderDetail } from '../../src/store/order-read-store';
+import { findOrderDetail, findOrderDetailJson } from '../../src/store/order-read-store';
 import { quarantine } from '../../src/store/quarantine-store';
 import { createResponseValidator } from '../support/openapi-validator';
 import type { TestDatabase } from '../support/harness';
@@ -326,6 +326,30 @@ describe('order detail, history and telephone numbers', () => {
         })),
       });
     };
+    // Text that JSON must escape (quotes, backslash, control characters) or must not (non-ASCII,
+    // astral, U+2028): PostgreSQL's JSON text has to match JSON.stringify's on all of them.
+    const awkward = 'say "FOC" \\ back\nslash\ttab \u0001\u001f\u007f é 𝄞 \u2028 </script>';
+    const awkwardOrder = 'awkward-json-order';
+    await sql.query(
+      `INSERT INTO orders (order_id, order_type, customer_order_id, status, is_terminal, known, account_id,
+                           first_seen_at, last_event_at, status_changed_at, event_count, updated_at)
+       VALUES ($1, 'portins', $2, $2, false, true, NULL, now(), now(), now(), 1, now())`,
+      [awkwardOrder, awkward],
+    );
+    await sql.query(
+      `INSERT INTO order_events (order_id, status, message, note, telephone_numbers, received_at, applied, source)
+       VALUES ($1, $2, $2, $2, ARRAY[$2], now(), true, 'callback')`,
+      [awkwardOrder, awkward],
+    );
+    await sql.query(`INSERT INTO order_notes (order_id, note, received_at) VALUES ($1, $2, now())`, [
+      awkwardOrder,
+      awkward,
+    ]);
+    expect(await findOrderDetailJson(service.sql, awkwardOrder)).toBe(await expected(awkwardOrder));
+    // Out again: the tests below count the simulated orders.
+    for (const table of ['order_notes', 'order_events', 'orders']) {
+      await sql.query(`DELETE FROM ${table} WHERE order_id = $1`, [awkwardOrder]);
+    }
     const { rows } = await sql.query<{ order_id: string }>(
       // Every order with notes or out-of-order history, and a spread of the others.
       `SELECT order_id FROM orders o
@@ -336,7 +360,8 @@ describe('order detail, history and telephone numbers', () => {
     expect(rows.length).toBeGreaterThan(100);
     for (const { order_id: orderId } of rows) {
       const want = await expected(orderId);
-      expect(JSON.stringify(await findOrderDetail(service.sql, orderId))).toBe(want);
+      // The text PostgreSQL writes is sent as it is: byte for byte JSON.stringify of the rows.
+      expect(await findOrderDetailJson(service.sql, orderId)).toBe(want);
       expect(JSON.stringify(await findOrderDetail(service.db, orderId))).toBe(want);
     }
     const first = rows[0]?.order_id ?? '';
