@@ -1,3 +1,4 @@
+import http from 'node:http';
 import autocannon from 'autocannon';
 import type { Client } from 'pg';
 import { probeBody } from './bodies';
@@ -64,6 +65,69 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
       },
     );
   });
+}
+
+/**
+ * GETs at a steady rate, evenly spaced (open loop): autocannon's `overallRate` paces each
+ * connection with its own timer, so its connections fire together and queue behind each other
+ * at any rate. Latency counts from the moment a request was due, so a slow answer that delays
+ * the next ones is charged to them too (no coordinated omission). Keep-alive sockets, as many
+ * as the requests in flight need.
+ */
+export async function runPaced(options: {
+  readonly url: string;
+  readonly seconds: number;
+  readonly rate: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly next: () => string;
+}): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const base = new URL(options.url);
+  const latencies: number[] = [];
+  let ok = 0;
+  let non2xx = 0;
+  let errors = 0;
+  const get = (path: string, dueAt: number): Promise<void> =>
+    new Promise((resolve) => {
+      const req = http.get(
+        { agent, host: base.hostname, port: base.port, path, headers: { ...options.headers } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - dueAt);
+            if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) ok++;
+            else non2xx++;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+    });
+  const interval = 1000 / options.rate;
+  const started = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < options.rate * options.seconds; i++) {
+    const dueAt = started + i * interval;
+    const wait = dueAt - performance.now();
+    if (wait > 1) await sleep(wait);
+    inFlight.push(get(options.next(), dueAt));
+  }
+  await Promise.all(inFlight);
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    okPerSecond: ok / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    ok,
+    non2xx,
+    errors,
+    seconds,
+  };
 }
 
 /** Receipts persisted by the workers (accepted and duplicate alike: one row per receipt). */
