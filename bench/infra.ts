@@ -264,12 +264,14 @@ export function rssOf(pid: number): { rss: number; peak: number } | null {
  * shared machine the CPU cost per request is a steadier figure than requests per second:
  * contention slows a process down but does not make each request cost more CPU.
  */
-export function cpuMsOf(pid: number): number | null {
+export function cpuMsOf(pid: number, options: { readonly reapedChildren?: boolean } = {}): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
+    // Fields after the command name (which may contain spaces) start after the last ')':
+    // utime, stime, then cutime, cstime (children that ended and were waited for).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    let ticks = Number(fields[11]) + Number(fields[12]);
+    if (options.reapedChildren === true) ticks += Number(fields[13]) + Number(fields[14]);
     return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
   } catch {
     return null;
@@ -281,7 +283,7 @@ export function cpuMsOf(pid: number): number | null {
  * (e.g. `postgres`, `redis-server`) and that descends from this process: what the bench's own
  * stores cost the service per notification. Only descendants: on a shared machine another
  * run's PostgreSQL or Redis (a test suite) would otherwise be counted, and when one of them
- * exits mid-run its whole CPU time drops out of the sum.
+ * exits mid-run its whole CPU time would drop out of the sum.
  */
 export function cpuMsOfCommands(names: readonly string[]): number {
   const processes = new Map<number, { name: string; parent: number }>();
@@ -304,9 +306,12 @@ export function cpuMsOfCommands(names: readonly string[]): number {
     }
     return false;
   };
+  // A process that ends (a PostgreSQL backend whose client disconnected, an autovacuum worker)
+  // leaves the sum, but its time moves into its parent's reaped-children time: counting that
+  // too keeps the total from going backwards.
   let total = 0;
   for (const [pid, { name }] of processes) {
-    if (names.includes(name) && ours(pid)) total += cpuMsOf(pid) ?? 0;
+    if (names.includes(name) && ours(pid)) total += cpuMsOf(pid, { reapedChildren: true }) ?? 0;
   }
   return total;
 }
