@@ -63,7 +63,7 @@ export function createSqlPool(options: SqlPoolOptions): Pool {
  *
  * `named: false` runs every statement unnamed, planned on each call as Prisma runs them. The
  * worker needs that: after five runs PostgreSQL may keep a named statement's generic plan, and
- * the one it kept for the delivery read (`loadDeliveries`), planned while the tables were
+ * the one it kept for the delivery read (now `claimDeliveries`), planned while the tables were
  * still small, cost 3.3 ms of PostgreSQL CPU per notification instead of 0.11 ms
  * (bench/worker-drain.ts --notifications 10000 --statements, with and without
  * PGOPTIONS=-c plan_cache_mode=force_custom_plan). The read API's statements run on large,
