@@ -130,6 +130,11 @@ export function isDeliveryBatch(job: HandlerDeliveriesJob): job is DeliveryBatch
   return 'deliveries' in job;
 }
 
+/** The delivery ids a `handler-deliveries` job carries, batch or not. */
+export function deliveryIdsOf(job: HandlerDeliveriesJob): string[] {
+  return isDeliveryBatch(job) ? job.deliveries.map((d) => d.deliveryId) : [job.deliveryId];
+}
+
 /** Backoff type name of the notifications queue's capped exponential retry (see below). */
 export const CAPPED_EXPONENTIAL = 'capped-exponential';
 

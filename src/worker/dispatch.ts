@@ -16,6 +16,7 @@ import {
 import type { BatchFanOut } from '../store/notification-store';
 import type { Database } from '../store/prisma';
 import { QueueUnavailableError } from './fault-policy';
+import { groupBy } from './group-by';
 
 /**
  * Fan-out: one delivery row and one BullMQ job per (notification, handler). The row is
@@ -165,13 +166,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   };
 
   const enqueue = async (queued: readonly QueuedDelivery[]): Promise<void> => {
-    const byHandler = new Map<string, QueuedDelivery[]>();
-    for (const d of queued) {
-      const list = byHandler.get(d.handler);
-      if (list === undefined) byHandler.set(d.handler, [d]);
-      else list.push(d);
-    }
-    const jobs = [...byHandler].flatMap(([handler, deliveries]): QueuedJob[] => {
+    const jobs = [...groupBy(queued, (d) => d.handler)].flatMap(([handler, deliveries]): QueuedJob[] => {
       if (deliveries.length === 1) return deliveries.map((d) => singleJob(d));
       const batches: QueuedJob[] = [];
       for (let i = 0; i < deliveries.length; i += DELIVERY_BATCH_MAX) {

@@ -6,13 +6,14 @@ import type { HandlerMetrics } from '../handlers/metrics';
 import type { HandlerRegistry } from '../handlers/registry';
 import type { DispatchSource, HandlerOutcome } from '../handlers/types';
 import type { BatchedDelivery, DeliveryBatchJob, HandlerDeliveriesJob, HandlerDeliveryJob } from '../queue/catalog';
-import { isDeliveryBatch } from '../queue/catalog';
+import { deliveryIdsOf, isDeliveryBatch } from '../queue/catalog';
 import type { DeliveryStatus } from '../store/handler-delivery-store';
 import type { AttemptResult } from '../store/handler-delivery-store';
 import { claimDeliveries, finishAttempts, markDeadIfUnfinished } from '../store/handler-delivery-store';
 import type { Database } from '../store/prisma';
 import type { SqlClient } from '../store/sql';
 import type { DispatchNotification, SplitOffDelivery } from './dispatch';
+import { groupBy } from './group-by';
 import { groupCommit } from './group-commit';
 
 export interface HandlerWorkerDeps {
@@ -92,12 +93,7 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
   // together, and one final write.
   const runnable = registry.all.map((h) => h.handler.name);
   const claim = groupCommit(
-    (claims: readonly HandlerDeliveryJob[]) =>
-      claimDeliveries(
-        db,
-        claims.map((c) => ({ deliveryId: c.deliveryId, retries: c.retries })),
-        runnable,
-      ),
+    (claims: readonly HandlerDeliveryJob[]) => claimDeliveries(db, claims, runnable),
     GROUP_MAX,
   );
   const record = groupCommit(async (results: readonly AttemptResult[]) => {
@@ -222,13 +218,7 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
   const batch = async (job: Job<DeliveryBatchJob>, signal?: AbortSignal): Promise<DeliveryBatchOutcome> => {
     const deliveries = job.data.deliveries;
     // One lane per (handler, order): its deliveries in fan-out order; without an order, alone.
-    const lanes = new Map<string, BatchedDelivery[]>();
-    for (const d of deliveries) {
-      const key = d.orderId ?? `delivery:${d.deliveryId}`;
-      const lane = lanes.get(key);
-      if (lane === undefined) lanes.set(key, [d]);
-      else lane.push(d);
-    }
+    const lanes = groupBy(deliveries, (d) => d.orderId ?? `delivery:${d.deliveryId}`);
     const split: SplitOffDelivery[] = [];
     const { handler } = job.data;
     const waitMs = deps.orderWaitMs;
@@ -306,8 +296,7 @@ export function createHandlerFailureRecorder(deps: { readonly db: Database; read
     if (!(await job.isFailed())) return; // will be retried
     // A batch job fails for good only when its split-off jobs could not be queued for a day:
     // what it did not finish is made dead, where an operator sees and re-queues it.
-    const ids = isDeliveryBatch(job.data) ? job.data.deliveries.map((d) => d.deliveryId) : [job.data.deliveryId];
-    for (const deliveryId of ids) {
+    for (const deliveryId of deliveryIdsOf(job.data)) {
       if (await markDeadIfUnfinished(deps.db, deliveryId, `job failed: ${error.message}`)) {
         deps.logger.warn('delivery dead: its job failed outside the handler', { deliveryId, error: error.message });
       }

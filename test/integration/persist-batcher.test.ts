@@ -4,7 +4,7 @@ import type { Database } from '../../src/store/prisma';
 import { createHandlerRegistry } from '../../src/handlers/registry';
 import type { JobProducer } from '../../src/queue/backend';
 import type { HandlerDeliveriesJob } from '../../src/queue/catalog';
-import { isDeliveryBatch } from '../../src/queue/catalog';
+import { deliveryIdsOf } from '../../src/queue/catalog';
 import { createDispatcher, deliveryIdOf } from '../../src/worker/dispatch';
 import { createPersistBatcher } from '../../src/worker/persist-batcher';
 import { persistReceipts } from '../../src/store/notification-store';
@@ -123,7 +123,7 @@ describe('persist batcher', () => {
         added.push(
           jobs.map((j) => ({
             jobId: j.options.jobId,
-            deliveryIds: isDeliveryBatch(j.data) ? j.data.deliveries.map((d) => d.deliveryId) : [j.data.deliveryId],
+            deliveryIds: deliveryIdsOf(j.data),
           })),
         );
         return Promise.resolve();
