@@ -75,10 +75,14 @@ const ORDER_COLUMNS = Prisma.sql`
               FROM order_telephone_numbers t WHERE t.order_id = o.order_id), '[]'::json) AS "telephoneNumbers",
   o.account_id AS "accountId"`;
 
-/** A JSON array of the OrderViews of the orders rows `o` in `from`, in `orderBy` order. */
-const orderArraySql = (from: Prisma.Sql, orderBy: Prisma.Sql): Prisma.Sql => Prisma.sql`
+/**
+ * The first `limit` orders `o` matching `where` in `orderBy` order, as one JSON array of
+ * OrderViews (`orderBy` names `o`'s columns: it sorts the page and the array alike).
+ */
+const orderArraySql = (where: Prisma.Sql, orderBy: Prisma.Sql, limit: number): Prisma.Sql => Prisma.sql`
   SELECT COALESCE(array_to_json(array_agg(v ORDER BY ${orderBy})), '[]'::json)::text AS page
-  FROM ${from}, LATERAL (SELECT ${ORDER_COLUMNS}) v`;
+  FROM (SELECT * FROM orders o WHERE ${where} ORDER BY ${orderBy} LIMIT ${limit}) o,
+       LATERAL (SELECT ${ORDER_COLUMNS}) v`;
 
 /**
  * The order detail as compact JSON text: `row_to_json` and `array_to_json` write no spaces
@@ -180,14 +184,7 @@ export function listOrdersSql(
   page: { readonly limit: number; readonly after: string | null },
 ): Prisma.Sql {
   const after = page.after === null ? Prisma.empty : Prisma.sql`AND o.order_id > ${page.after}`;
-  return Prisma.sql`
-    ${orderArraySql(
-      Prisma.sql`(SELECT * FROM orders o
-                   WHERE ${orderFilterSql(filter)} ${after}
-                   ORDER BY o.order_id
-                   LIMIT ${page.limit + 1}) o`,
-      Prisma.sql`o.order_id`,
-    )}`;
+  return orderArraySql(Prisma.sql`${orderFilterSql(filter)} ${after}`, Prisma.sql`o.order_id`, page.limit + 1);
 }
 
 /**
@@ -356,12 +353,10 @@ export async function findByTelephoneNumber(
   const [orders, events] = await Promise.all([
     db.$queryRaw<{ page: string }[]>(
       orderArraySql(
-        Prisma.sql`(SELECT * FROM orders o
-                     WHERE EXISTS (SELECT 1 FROM order_telephone_numbers t
-                                   WHERE t.order_id = o.order_id AND t.telephone_number = ${tn})
-                     ORDER BY o.last_event_at DESC, o.order_id
-                     LIMIT ${limit}) o`,
+        Prisma.sql`EXISTS (SELECT 1 FROM order_telephone_numbers t
+                           WHERE t.order_id = o.order_id AND t.telephone_number = ${tn})`,
         Prisma.sql`o.last_event_at DESC, o.order_id`,
+        limit,
       ),
     ),
     db.$queryRaw<NotificationRow[]>`
