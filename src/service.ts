@@ -56,7 +56,7 @@ export interface RunningService {
   readonly databaseUrl: string;
   readonly queueKind: QueueBackend['kind'];
   readonly db: Database;
-  /** The same pool without Prisma: what the API's hot paths use (the worker's: unnamed statements). */
+  /** The same pool without Prisma: what the API's hot paths use (the worker's own runs unnamed statements). */
   readonly sql: SqlDatabase;
   readonly metrics: Metrics;
   /** Fans a stored notification out to the handlers (reconcile results, tests). */

@@ -209,7 +209,7 @@ export async function recomputeOrder(
 }
 
 /**
- * A batch holds up to a few hundred receipts: more than Prisma's default 5 s on a busy host.
+ * A batch holds up to PERSIST_BATCH_MAX (1,000) receipts: more than Prisma's default 5 s on a busy host.
  * On the worker's pool it is each statement's timeout (`SET LOCAL statement_timeout`).
  */
 const BATCH_TRANSACTION = { timeout: 30_000 } as const;
