@@ -94,6 +94,8 @@ export interface Config {
   readonly persistBatchMax: number;
   /** How long the worker waits for more receipts before writing a batch; 0 = one event-loop turn. */
   readonly persistBatchLingerMs: number;
+  /** Persist batches a worker writes at once; batches in flight never share an order. */
+  readonly persistBatchesInFlight: number;
 }
 
 export class ConfigError extends Error {
@@ -244,6 +246,7 @@ const envSchema = z.object({
   SHUTDOWN_READINESS_DELAY_MS: integer(0, 0, 600_000),
   PERSIST_BATCH_MAX: integer(1000, 1, 1000),
   PERSIST_BATCH_LINGER_MS: integer(2, 0, 1000),
+  PERSIST_BATCHES_IN_FLIGHT: integer(2, 1, 8),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -311,5 +314,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     bandwidth: bandwidth.config,
     persistBatchMax: e.PERSIST_BATCH_MAX,
     persistBatchLingerMs: e.PERSIST_BATCH_LINGER_MS,
+    persistBatchesInFlight: e.PERSIST_BATCHES_IN_FLIGHT,
   };
 }

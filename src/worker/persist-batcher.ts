@@ -30,6 +30,11 @@ export interface PersistBatcherOptions {
   readonly maxBatch: number;
   /** How long the first receipt of a batch waits for others: 0 = the rest of this event-loop turn. */
   readonly lingerMs: number;
+  /**
+   * Batches written at once (default 1). Batches in flight together never share an order, a
+   * notification (dedup key) or a receipt, so they take no lock the other waits for.
+   */
+  readonly inFlight?: number;
 }
 
 export interface PersistBatcherDeps {
@@ -44,8 +49,23 @@ export interface PersistBatcherDeps {
 
 interface Waiting {
   readonly receipt: ReceiptToPersist;
+  /** What the receipt's transaction locks or inserts under a unique key (see `conflictKeys`). */
+  readonly keys: readonly string[];
   readonly resolve: (outcome: PersistOutcome) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The rows a receipt's batch may lock, or insert under a unique key, that another batch could
+ * touch too: its order (row lock, history), its notification (the dedup key's unique index)
+ * and the receipt itself (a redelivered job). Lower-cased: a false match only holds a receipt
+ * back one batch, a missed one could deadlock two.
+ */
+function conflictKeys(receipt: ReceiptToPersist): string[] {
+  const keys = [`r:${receipt.receiptId.toLowerCase()}`, `d:${receipt.dedupKey}`];
+  const orderId = receipt.notification.orderId;
+  if (orderId !== null) keys.push(`o:${orderId.toLowerCase()}`);
+  return keys;
 }
 
 /**
@@ -131,11 +151,35 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
     );
   };
 
-  // One batch in flight at a time (group commit): receipts that arrive while a batch is being
-  // written wait for it and go out together in the next one, so batches grow with the load
-  // and the statements per receipt shrink, instead of several small batches running side by
-  // side and contending for the same orders.
-  let writing = false;
+  // Group commit: receipts that arrive while `inFlight` batches are being written wait and go
+  // out together in a later one, so batches grow with the load and the statements per receipt
+  // shrink. More than one batch in flight lets the worker prepare and send a batch while
+  // PostgreSQL commits another (one batch leaves part of a 2-core machine idle, issue #8);
+  // a receipt whose order, notification or receipt id is in a batch being written waits for
+  // that batch, so batches in flight never wait on each other's locks (no deadlock) and the
+  // receipts of one order are still persisted in arrival order.
+  const maxInFlight = Math.max(1, options.inFlight ?? 1);
+  let writing = 0;
+  const busyKeys = new Set<string>();
+
+  /** The next batch: pending receipts in arrival order that touch nothing being written. */
+  const take = (): Waiting[] => {
+    if (busyKeys.size === 0) return pending.splice(0, options.maxBatch);
+    const batch: Waiting[] = [];
+    const rest: Waiting[] = [];
+    // A receipt held back holds back every later one that shares a key with it (arrival order).
+    const held = new Set<string>();
+    for (const w of pending) {
+      if (batch.length < options.maxBatch && !w.keys.some((k) => busyKeys.has(k) || held.has(k))) {
+        batch.push(w);
+      } else {
+        rest.push(w);
+        for (const k of w.keys) held.add(k);
+      }
+    }
+    pending.splice(0, pending.length, ...rest);
+    return batch;
+  };
 
   const flush = (): void => {
     if (timer !== undefined) {
@@ -143,21 +187,27 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
       else clearImmediate(timer as NodeJS.Immediate);
       timer = undefined;
     }
-    if (writing || pending.length === 0) return;
-    const batch = pending.splice(0, options.maxBatch);
-    writing = true;
-    // `write` settles every promise of the batch itself and never rejects.
-    void write(batch).finally(() => {
-      writing = false;
-      flush();
-    });
+    while (writing < maxInFlight && pending.length > 0) {
+      const batch = take();
+      if (batch.length === 0) return;
+      const keys = batch.flatMap((w) => w.keys);
+      for (const k of keys) busyKeys.add(k);
+      writing += 1;
+      // `write` settles every promise of the batch itself and never rejects.
+      void write(batch).finally(() => {
+        for (const k of keys) busyKeys.delete(k);
+        writing -= 1;
+        flush();
+      });
+    }
   };
 
   return (receipt) =>
     new Promise<PersistOutcome>((resolve, reject) => {
-      pending.push({ receipt, resolve, reject });
+      pending.push({ receipt, keys: conflictKeys(receipt), resolve, reject });
+      if (writing >= maxInFlight) return;
       if (pending.length >= options.maxBatch) flush();
-      else if (timer === undefined && !writing)
+      else if (timer === undefined)
         timer = options.lingerMs > 0 ? setTimeout(flush, options.lingerMs) : setImmediate(flush);
     });
 }
@@ -173,7 +223,11 @@ export function createWorkerPersist(
     readonly registry: Registry;
     readonly fanOut?: WorkerFanOut;
   },
-  config: { readonly persistBatchMax: number; readonly persistBatchLingerMs: number },
+  config: {
+    readonly persistBatchMax: number;
+    readonly persistBatchLingerMs: number;
+    readonly persistBatchesInFlight?: number;
+  },
 ): PersistOne {
   const fanOut = deps.fanOut;
   if (config.persistBatchMax <= 1) {
@@ -197,6 +251,10 @@ export function createWorkerPersist(
       onBatch: (size, mode) => batchSize.observe({ mode }, size),
       ...(fanOut !== undefined ? { fanOut } : {}),
     },
-    { maxBatch: config.persistBatchMax, lingerMs: config.persistBatchLingerMs },
+    {
+      maxBatch: config.persistBatchMax,
+      lingerMs: config.persistBatchLingerMs,
+      ...(config.persistBatchesInFlight !== undefined ? { inFlight: config.persistBatchesInFlight } : {}),
+    },
   );
 }

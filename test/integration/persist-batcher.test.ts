@@ -94,6 +94,47 @@ describe('persist batcher', () => {
     expect(batches.map(([size]) => size).sort()).toEqual([2, 4, 4]);
   });
 
+  it('writes a second batch while one is in flight, holding back the receipts of orders it touches', async () => {
+    const sizes: number[] = [];
+    const persist = createPersistBatcher(
+      { db, logger: silentLogger(), onBatch: (size) => sizes.push(size) },
+      { maxBatch: 50, lingerMs: 0, inFlight: 2 },
+    );
+    const a = receipts(3);
+    const b = receipts(2);
+    const first = persist(a[0]!);
+    // The first batch (a0 alone) is now being written: a1 and a2 name its order and wait for
+    // it; b0 and b1 go out at once, in a second batch beside it.
+    await new Promise((resolve) => setImmediate(resolve));
+    const rest = [a[1]!, b[0]!, a[2]!, b[1]!].map((r) => persist(r));
+    const results = await Promise.all([first, ...rest]);
+
+    expect(results.every((o) => o.kind === 'stored')).toBe(true);
+    expect(sizes).toHaveLength(3);
+    expect([...sizes].sort()).toEqual([1, 2, 2]);
+    expect(sizes[sizes.length - 1]).toBe(2); // a1 and a2, after a0's batch
+    const events = await db.orderEvent.findMany({
+      where: { orderId: a[0]!.notification.orderId! },
+      orderBy: { id: 'asc' },
+      select: { notificationId: true },
+    });
+    expect(events.map((e) => e.notificationId)).toEqual(a.map((r) => r.receiptId));
+  });
+
+  it('with one batch in flight, everything that arrives meanwhile waits for it', async () => {
+    const sizes: number[] = [];
+    const persist = createPersistBatcher(
+      { db, logger: silentLogger(), onBatch: (size) => sizes.push(size) },
+      { maxBatch: 50, lingerMs: 0 },
+    );
+    const [a0, a1] = receipts(2);
+    const [b0] = receipts(1);
+    const first = persist(a0!);
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all([first, persist(a1!), persist(b0!)]);
+    expect(sizes).toEqual([1, 2]);
+  });
+
   it('stores a notification once when two batches in flight both hold a copy of it', async () => {
     const [first, second, third] = receipts(3);
     const copy = { ...second!, receiptId: randomUUID(), receivedAt: new Date(second!.receivedAt.getTime() + 1) };
