@@ -43,7 +43,9 @@ const HELP = `npm run bench -- [options]
   --events <n>            history rows seeded (default 5 x orders)
   --read-duration <s>     seconds per read-API run                            [15]
   --read-connections <n>  autocannon connections for the read API             [10]
-  --read-rate <n>         evenly paced requests/s of the read runs below saturation [500]
+  --detail-rates <list>   evenly paced requests/s of the order-detail runs below saturation,
+                          one run each, to find where its p99 crosses the target [500,1000,1500]
+  --list-rates <list>     the same for the filtered-list runs [250,500,750]
   --queue redis|postgres  BullMQ backend                                      [redis]
   --env KEY=VALUE         extra environment for the service processes (repeatable),
                           e.g. --env WORKER_CONCURRENCY=16
@@ -63,7 +65,8 @@ const { values: args } = parseArgs({
     events: { type: 'string' },
     'read-duration': { type: 'string', default: '15' },
     'read-connections': { type: 'string', default: '10' },
-    'read-rate': { type: 'string', default: '500' },
+    'detail-rates': { type: 'string', default: '500,1000,1500' },
+    'list-rates': { type: 'string', default: '250,500,750' },
     queue: { type: 'string', default: 'redis' },
     env: { type: 'string', multiple: true, default: [] },
     sections: { type: 'string', default: '1,2,3' },
@@ -84,6 +87,10 @@ function positive(name: string, value: string | undefined): number {
   return n;
 }
 
+function rates(name: string, value: string | undefined): number[] {
+  return (value ?? '').split(',').map((r) => positive(name, r.trim()));
+}
+
 const opts = {
   duration: positive('duration', args.duration),
   connections: positive('connections', args.connections),
@@ -94,7 +101,8 @@ const opts = {
   events: Math.floor(positive('events', args.events ?? String(5 * Number(args.orders)))),
   readDuration: positive('read-duration', args['read-duration']),
   readConnections: positive('read-connections', args['read-connections']),
-  readRate: positive('read-rate', args['read-rate']),
+  detailRates: rates('detail-rates', args['detail-rates']),
+  listRates: rates('list-rates', args['list-rates']),
   queue: args.queue === 'postgres' ? ('postgres' as const) : ('redis' as const),
   sections: new Set((args.sections ?? '').split(',').map((s) => s.trim())),
   extraEnv: Object.fromEntries(
@@ -386,8 +394,14 @@ async function main(): Promise<void> {
       // Each read route twice: as fast as answers come back (capacity: the machine saturates and
       // the latency is mostly queueing), then evenly paced below saturation (the latency a reader
       // sees when the machine is not queueing).
-      const readRuns = async (name: string, label: string, nextPath: () => string, p99TargetMs: number) => {
-        for (const rate of [undefined, opts.readRate]) {
+      const readRuns = async (
+        name: string,
+        label: string,
+        nextPath: () => string,
+        p99TargetMs: number,
+        paced: readonly number[],
+      ) => {
+        for (const rate of [undefined, ...paced]) {
           const phaseName = rate === undefined ? name : `${name} at ${rate}/s`;
           const result = await readLoad(phaseName, nextPath, rate);
           row(
@@ -404,6 +418,7 @@ async function main(): Promise<void> {
         'GET /api/v1/orders/:id (random seeded order)',
         () => `/api/v1/orders/${seededOrderId(1 + Math.floor(rand() * opts.orders))}`,
         10,
+        opts.detailRates,
       );
       const explain = await explainReadQueries(pg.url, seededOrderId(Math.ceil(opts.orders / 2)), LIST_QUERIES);
       notes.push('EXPLAIN of the read-API statements (order detail, each list mix):', ...explain);
@@ -425,6 +440,7 @@ async function main(): Promise<void> {
           `GET /api/v1/orders, ${LIST_QUERIES.length} filter mixes in rotation`,
           () => LIST_QUERIES[i++ % LIST_QUERIES.length]!,
           25,
+          opts.listRates,
         );
       }
     }
