@@ -206,7 +206,10 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
     new Promise<PersistOutcome>((resolve, reject) => {
       pending.push({ receipt, keys: conflictKeys(receipt), resolve, reject });
       if (writing >= maxInFlight) return;
-      if (pending.length >= options.maxBatch) flush();
+      // Nothing being written: a full batch goes at once. Beside a batch in flight, `take` scans
+      // every pending receipt for ones that touch nothing being written (and may find none
+      // until that batch ends): once per linger, not on every receipt that arrives.
+      if (pending.length >= options.maxBatch && writing === 0) flush();
       else if (timer === undefined)
         timer = options.lingerMs > 0 ? setTimeout(flush, options.lingerMs) : setImmediate(flush);
     });
