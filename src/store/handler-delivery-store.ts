@@ -303,11 +303,7 @@ export async function loadDeliveries(
     [],
   );
   const loaded = new Map<string, LoadedDelivery>();
-  for (const c of claimed) {
-    if (c === null) continue;
-    const { delivery, gate, notification, order } = c;
-    loaded.set(delivery.id.toLowerCase(), { delivery, gate, notification, order });
-  }
+  for (const c of claimed) if (c !== null) loaded.set(c.delivery.id.toLowerCase(), c);
   return loaded;
 }
 
