@@ -8,6 +8,7 @@ import type { Express } from 'express';
 import type { Logger } from 'winston';
 import type { ApiKey, Config } from './config';
 import { createApp } from './http/app';
+import { requestClassesOf } from './http/request-classes';
 import { httpServerOptions } from './http/security';
 import type { ReadinessCheck } from './http/ops-routes';
 import { acceptCallback } from './ingest/accept';
@@ -366,7 +367,7 @@ export async function startService(
 
   // Slow-client limits (HTTP_*_TIMEOUT_MS): a request must arrive whole in time (Bandwidth sends small bodies).
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = createServer(httpServerOptions(config), app);
+    const s = createServer({ ...httpServerOptions(config), ...requestClassesOf(app) }, app);
     s.once('error', reject);
     s.listen(config.port, config.host, () => {
       s.off('error', reject);

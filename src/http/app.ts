@@ -11,6 +11,7 @@ import { errorHandler, notFoundHandler } from './errors';
 import type { OpsRouteDeps } from './ops-routes';
 import { opsRouter } from './ops-routes';
 import { QUEUE_BOARD_PATH } from './queue-board';
+import { adoptRequestClasses } from './request-classes';
 import { requestId, requestIdWithoutContext } from './request-id';
 import type { SecurityDeps } from './security';
 import { securityControls } from './security';
@@ -31,9 +32,15 @@ export interface AppDeps {
   readonly security?: SecurityDeps;
 }
 
-/** Builds the HTTP app. Never listens: main.ts does, and tests drive it with supertest. */
+/**
+ * Builds the HTTP app. Never listens: service.ts does, with `requestClassesOf(app)`, and tests
+ * drive it with supertest.
+ */
 export function createApp(deps: AppDeps): Express {
   const app = express();
+  // Before anything is mounted (see adoptRequestClasses): the server then builds requests and
+  // responses with the app's prototypes, and Express need not set them on each one.
+  adoptRequestClasses(app);
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   // A worker's app serves only the ops routes: no request-scoped logging context there.
