@@ -195,6 +195,31 @@ export async function watchDrain(
   };
 }
 
+/**
+ * Waits until no handler delivery is pending (the log handler's deliveries of a burst trail
+ * its persistence: the worker persists first). Returns how many were pending at the start and
+ * how long they took, or null seconds at the deadline.
+ */
+export async function watchDeliveries(
+  client: Client,
+  timeoutMs: number,
+): Promise<{ readonly pendingAtStart: number; readonly seconds: number | null }> {
+  const started = performance.now();
+  const pending = async (): Promise<number> =>
+    (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM handler_deliveries WHERE status = 'pending'`))
+      .rows[0]?.n ?? 0;
+  const pendingAtStart = await pending();
+  let left = pendingAtStart;
+  while (left > 0) {
+    if (performance.now() - started > timeoutMs) return { pendingAtStart, seconds: null };
+    await sleep(DELIVERIES_POLL_MS);
+    left = await pending();
+  }
+  return { pendingAtStart, seconds: (performance.now() - started) / 1000 };
+}
+
+const DELIVERIES_POLL_MS = 250;
+
 /** How often a drain is polled for completion; the timing comes from the rows themselves. */
 const DRAIN_POLL_MS = 500;
 

@@ -19,7 +19,7 @@ import {
   startServiceProcess,
 } from './infra';
 import type { DrainResult, LagResult, LoadResult } from './load';
-import { persistedCount, probeLag, runLoad, runPaced, watchDrain } from './load';
+import { persistedCount, probeLag, runLoad, runPaced, watchDeliveries, watchDrain } from './load';
 import { explainReadQueries, seedOrders, seededOrderId } from './seed';
 
 /**
@@ -310,6 +310,16 @@ async function main(): Promise<void> {
 
       const probes = Math.min(opts.probes, opts.rate / 2);
       await startWorker();
+      // The fixed rate is measured from rest: the burst's handler deliveries trail its
+      // persistence (the worker persists first), and with them still running the lag would
+      // depend on how big section 1's burst was, not on the offered rate.
+      const trailing = await watchDeliveries(db, 300_000);
+      row(
+        s2,
+        "the burst's handler deliveries, after its last notification was persisted",
+        `${trailing.pendingAtStart.toLocaleString('en-US')} still pending, ` +
+          (trailing.seconds === null ? 'not all done after 300 s' : `all done ${trailing.seconds.toFixed(1)} s later`),
+      );
       const beforeFixed = await persistedCount(db);
       const runId = randomBytes(3).toString('hex');
       let fixed: LoadResult | undefined;
