@@ -1,11 +1,18 @@
+import { createServer } from 'node:http';
 import express from 'express';
+import { adoptRequestClasses, requestClassesOf } from '../src/http/request-classes';
 
 /**
  * The baseline of the callback benchmark: an Express 5 endpoint that only reads the body
  * (the same raw body parser and limit as the callback route) and answers 200. The callback
  * route's throughput is reported as a ratio of this one, measured in the same run.
+ *
+ * BARE_REQUEST_CLASSES=1: the same endpoint with the service's request classes
+ * (src/http/request-classes.ts), a reference for what that change alone is worth.
  */
 const app = express();
+const requestClasses = process.env['BARE_REQUEST_CLASSES'] === '1';
+if (requestClasses) adoptRequestClasses(app);
 app.disable('x-powered-by');
 app.get('/healthz', (_req, res) => {
   res.status(200).send('ok');
@@ -15,6 +22,7 @@ app.post('/callbacks/bandwidth', express.raw({ type: () => true, limit: 1024 * 1
 });
 
 const port = Number(process.env['PORT'] ?? 0);
-const server = app.listen(port, '127.0.0.1');
+const server = createServer(requestClasses ? { ...requestClassesOf(app) } : {}, app);
+server.listen(port, '127.0.0.1');
 server.keepAliveTimeout = 5_000;
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -229,12 +229,12 @@ export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEn
 }
 
 /** The baseline: Express 5 that reads the body and answers 200 (bench/bare-express.ts). */
-export async function startBareExpress(): Promise<ServiceProcess> {
+export async function startBareExpress(options: { readonly requestClasses?: boolean } = {}): Promise<ServiceProcess> {
   const port = await freePort();
   return spawnHttpProcess(
     'bare express',
     ['--import', 'tsx', path.join(ROOT, 'bench', 'bare-express.ts')],
-    { PORT: String(port), NODE_ENV: 'production' },
+    { PORT: String(port), NODE_ENV: 'production', ...(options.requestClasses ? { BARE_REQUEST_CLASSES: '1' } : {}) },
     port,
     '/healthz',
   );

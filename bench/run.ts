@@ -250,6 +250,16 @@ async function main(): Promise<void> {
       const bareCpuPerRequest = ((cpuMsOf(bare.pid) ?? 0) - bareCpu) / Math.max(1, bareResult.ok);
       const bareRss = rssOf(bare.pid)?.peak;
       await bare.stop();
+      // A reference, not the target's baseline: the same endpoint with the service's request
+      // classes (src/http/request-classes.ts), which spare Express a prototype change per request.
+      const tuned = await startBareExpress({ requestClasses: true });
+      await callbackLoad(tuned.baseUrl, 1, 3);
+      const tunedCpu = cpuMsOf(tuned.pid) ?? 0;
+      const tunedResult = await phase('1. bare Express, request classes', () =>
+        callbackLoad(tuned.baseUrl, 2, opts.duration),
+      );
+      const tunedCpuPerRequest = ((cpuMsOf(tuned.pid) ?? 0) - tunedCpu) / Math.max(1, tunedResult.ok);
+      await tuned.stop();
       const warmup = await callbackLoad(api.baseUrl, 3, 3);
       queued += warmup.ok;
       // The worker is not running yet: this measures the API process alone (parse, auth,
@@ -269,6 +279,12 @@ async function main(): Promise<void> {
         'CPU per request (process user+system)',
         `bare ${bareCpuPerRequest.toFixed(3)} ms, callback ${apiCpuPerRequest.toFixed(3)} ms ` +
           `(cost ratio bare/callback ${(bareCpuPerRequest / apiCpuPerRequest).toFixed(2)} x)`,
+      );
+      row(
+        s1,
+        'reference: bare Express 5 with the request classes',
+        `${loadLine(tunedResult)}; CPU ${tunedCpuPerRequest.toFixed(3)} ms per request; ` +
+          `callback / this ${(burst.okPerSecond / tunedResult.okPerSecond).toFixed(2)} x`,
       );
       row(s1, 'bare Express peak RSS (reference for section 4)', mb(bareRss));
       if (burst.non2xx > 0 || burst.errors > 0) {
