@@ -11,8 +11,7 @@ import { adoptRequestClasses, requestClassesOf } from '../src/http/request-class
  * (src/http/request-classes.ts), a reference for what that change alone is worth.
  */
 const app = express();
-const requestClasses = process.env['BARE_REQUEST_CLASSES'] === '1';
-if (requestClasses) adoptRequestClasses(app);
+if (process.env['BARE_REQUEST_CLASSES'] === '1') adoptRequestClasses(app);
 app.disable('x-powered-by');
 app.get('/healthz', (_req, res) => {
   res.status(200).send('ok');
@@ -22,7 +21,8 @@ app.post('/callbacks/bandwidth', express.raw({ type: () => true, limit: 1024 * 1
 });
 
 const port = Number(process.env['PORT'] ?? 0);
-const server = createServer(requestClasses ? { ...requestClassesOf(app) } : {}, app);
+// Node's own classes unless adopted above.
+const server = createServer({ ...requestClassesOf(app) }, app);
 server.listen(port, '127.0.0.1');
 server.keepAliveTimeout = 5_000;
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -242,24 +242,22 @@ async function main(): Promise<void> {
     // Notifications accepted while no worker runs: the burst the worker drains in section 2.
     let queued = 0;
     if (opts.sections.has('1')) {
-      const bare = await startBareExpress();
-      // Warm both up (JIT, connection pools) before measuring.
-      await callbackLoad(bare.baseUrl, 1, 3);
-      const bareCpu = cpuMsOf(bare.pid) ?? 0;
-      const bareResult = await phase('1. bare Express', () => callbackLoad(bare.baseUrl, 2, opts.duration));
-      const bareCpuPerRequest = ((cpuMsOf(bare.pid) ?? 0) - bareCpu) / Math.max(1, bareResult.ok);
-      const bareRss = rssOf(bare.pid)?.peak;
-      await bare.stop();
+      // Warmed up (JIT) before measuring; CPU per request from /proc, steadier than req/s.
+      const runBare = async (phaseName: string, requestClasses: boolean) => {
+        const bare = await startBareExpress({ requestClasses });
+        await callbackLoad(bare.baseUrl, 1, 3);
+        const cpuBefore = cpuMsOf(bare.pid) ?? 0;
+        const result = await phase(phaseName, () => callbackLoad(bare.baseUrl, 2, opts.duration));
+        const cpuPerRequest = ((cpuMsOf(bare.pid) ?? 0) - cpuBefore) / Math.max(1, result.ok);
+        const peakRss = rssOf(bare.pid)?.peak;
+        await bare.stop();
+        return { result, cpuPerRequest, peakRss };
+      };
+      const bare = await runBare('1. bare Express', false);
+      const bareResult = bare.result;
       // A reference, not the target's baseline: the same endpoint with the service's request
       // classes (src/http/request-classes.ts), which spare Express a prototype change per request.
-      const tuned = await startBareExpress({ requestClasses: true });
-      await callbackLoad(tuned.baseUrl, 1, 3);
-      const tunedCpu = cpuMsOf(tuned.pid) ?? 0;
-      const tunedResult = await phase('1. bare Express, request classes', () =>
-        callbackLoad(tuned.baseUrl, 2, opts.duration),
-      );
-      const tunedCpuPerRequest = ((cpuMsOf(tuned.pid) ?? 0) - tunedCpu) / Math.max(1, tunedResult.ok);
-      await tuned.stop();
+      const tuned = await runBare('1. bare Express, request classes', true);
       const warmup = await callbackLoad(api.baseUrl, 3, 3);
       queued += warmup.ok;
       // The worker is not running yet: this measures the API process alone (parse, auth,
@@ -277,16 +275,16 @@ async function main(): Promise<void> {
       row(
         s1,
         'CPU per request (process user+system)',
-        `bare ${bareCpuPerRequest.toFixed(3)} ms, callback ${apiCpuPerRequest.toFixed(3)} ms ` +
-          `(cost ratio bare/callback ${(bareCpuPerRequest / apiCpuPerRequest).toFixed(2)} x)`,
+        `bare ${bare.cpuPerRequest.toFixed(3)} ms, callback ${apiCpuPerRequest.toFixed(3)} ms ` +
+          `(cost ratio bare/callback ${(bare.cpuPerRequest / apiCpuPerRequest).toFixed(2)} x)`,
       );
       row(
         s1,
         'reference: bare Express 5 with the request classes',
-        `${loadLine(tunedResult)}; CPU ${tunedCpuPerRequest.toFixed(3)} ms per request; ` +
-          `callback / this ${(burst.okPerSecond / tunedResult.okPerSecond).toFixed(2)} x`,
+        `${loadLine(tuned.result)}; CPU ${tuned.cpuPerRequest.toFixed(3)} ms per request; ` +
+          `callback / this ${(burst.okPerSecond / tuned.result.okPerSecond).toFixed(2)} x`,
       );
-      row(s1, 'bare Express peak RSS (reference for section 4)', mb(bareRss));
+      row(s1, 'bare Express peak RSS (reference for section 4)', mb(bare.peakRss));
       if (burst.non2xx > 0 || burst.errors > 0) {
         notes.push(`callback run had ${burst.non2xx} non-2xx answers and ${burst.errors} errors`);
       }
