@@ -55,34 +55,94 @@ const iso = (date: Date | null): string | null => (date === null ? null : date.t
  * timestamptz(3): there is nothing below the millisecond to round or truncate. `column` is
  * always a constant of this file, never input.
  */
-const isoSql = (column: string): Prisma.Sql =>
-  Prisma.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+const isoText = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const isoSql = (column: string): Prisma.Sql => Prisma.raw(isoText(column));
 
 /**
- * An `OrderView` of the orders row `o` as a select list: the interface's keys (column aliases)
- * in its order, values as JavaScript wrote them before the JSON moved into SQL (ISO timestamps,
- * numbers sorted), so an API client sees the same bytes. `row_to_json`/`array_to_json` of such
- * rows write compact JSON (no spaces; json_build_object writes `"key" : value`), byte for byte
- * what `JSON.stringify` writes for the same values.
+ * The columns of an `OrderView` of the orders row `o`, by key, in the interface's order: a
+ * timestamp, the order's numbers (sorted), or a value as it is.
  */
-const ORDER_COLUMNS = Prisma.sql`
-  o.order_id AS "orderId", o.order_type AS "orderType", o.customer_order_id AS "customerOrderId",
-  o.status AS "status", o.is_terminal AS "isTerminal", o.known AS "known",
-  ${isoSql('o.last_modified_at')} AS "lastModifiedAt", ${isoSql('o.actual_foc_date')} AS "actualFocDate",
-  ${isoSql('o.first_seen_at')} AS "firstSeenAt", ${isoSql('o.last_event_at')} AS "lastEventAt",
-  o.event_count AS "eventCount",
-  COALESCE((SELECT array_to_json(array_agg(t.telephone_number ORDER BY t.telephone_number))
-              FROM order_telephone_numbers t WHERE t.order_id = o.order_id), '[]'::json) AS "telephoneNumbers",
-  o.account_id AS "accountId"`;
+const ORDER_FIELDS: readonly (readonly [key: keyof OrderView, column: string, kind?: 'time' | 'numbers'])[] = [
+  ['orderId', 'o.order_id'],
+  ['orderType', 'o.order_type'],
+  ['customerOrderId', 'o.customer_order_id'],
+  ['status', 'o.status'],
+  ['isTerminal', 'o.is_terminal'],
+  ['known', 'o.known'],
+  ['lastModifiedAt', 'o.last_modified_at', 'time'],
+  ['actualFocDate', 'o.actual_foc_date', 'time'],
+  ['firstSeenAt', 'o.first_seen_at', 'time'],
+  ['lastEventAt', 'o.last_event_at', 'time'],
+  ['eventCount', 'o.event_count'],
+  ['telephoneNumbers', 't.telephone_number', 'numbers'],
+  ['accountId', 'o.account_id'],
+];
+
+/** ORDER_FIELDS as a select list, each column as `expression` writes it, aliased by its key. */
+const orderSelectList = (expression: (column: string, kind?: 'time' | 'numbers') => string): Prisma.Sql =>
+  Prisma.raw(ORDER_FIELDS.map(([key, column, kind]) => `${expression(column, kind)} AS "${key}"`).join(', '));
+
+const NUMBERS_OF_ORDER = 'FROM order_telephone_numbers t WHERE t.order_id = o.order_id';
 
 /**
- * The first `limit` orders `o` matching `where` in `orderBy` order, as one JSON array of
- * OrderViews (`orderBy` names `o`'s columns: it sorts the page and the array alike).
+ * An `OrderView` as a select list for JSON built in SQL: values as JavaScript wrote them before
+ * the JSON moved into SQL (ISO timestamps, numbers sorted), so an API client sees the same
+ * bytes. `row_to_json`/`array_to_json` of such rows write compact JSON (no spaces;
+ * json_build_object writes `"key" : value`), byte for byte what `JSON.stringify` writes for the
+ * same values.
  */
-const orderArraySql = (where: Prisma.Sql, orderBy: Prisma.Sql, limit: number): Prisma.Sql => Prisma.sql`
-  SELECT COALESCE(array_to_json(array_agg(v ORDER BY ${orderBy})), '[]'::json)::text AS page
-  FROM (SELECT * FROM orders o WHERE ${where} ORDER BY ${orderBy} LIMIT ${limit}) o,
-       LATERAL (SELECT ${ORDER_COLUMNS}) v`;
+const ORDER_COLUMNS = orderSelectList((column, kind) => {
+  if (kind === 'time') return isoText(column);
+  if (kind === 'numbers') {
+    return `COALESCE((SELECT array_to_json(array_agg(${column} ORDER BY ${column})) ${NUMBERS_OF_ORDER}), '[]'::json)`;
+  }
+  return column;
+});
+
+/**
+ * The same `OrderView` as plain columns, for the pages of orders, which Node serialises itself
+ * (issue #8: building each row's JSON and its ISO timestamps took PostgreSQL about half of a
+ * list's CPU, and the list is PostgreSQL-bound at saturation). Timestamps come as the text of
+ * the UTC `timestamp` (`2026-01-02 03:04:05.6`: PostgreSQL's ISO DateStyle, which node-postgres
+ * needs anyway), which `orderRowView` writes in `toISOString()`'s form.
+ */
+const ORDER_ROW_COLUMNS = orderSelectList((column, kind) => {
+  if (kind === 'time') return `(${column} AT TIME ZONE 'UTC')::text`;
+  if (kind === 'numbers') return `ARRAY(SELECT ${column} ${NUMBERS_OF_ORDER} ORDER BY ${column})`;
+  return column;
+});
+
+/**
+ * `2026-01-02 03:04:05.6` (a UTC timestamp's text, 0–3 fraction digits: the columns are
+ * timestamptz(3)) as `Date.prototype.toISOString()` writes it: `2026-01-02T03:04:05.600Z`.
+ */
+export function isoOfUtcText(text: string): string;
+export function isoOfUtcText(text: string | null): string | null;
+export function isoOfUtcText(text: string | null): string | null {
+  if (text === null) return null;
+  const n = text.length;
+  if (n === 19 || (n >= 21 && n <= 23 && text.charCodeAt(19) === 46)) {
+    return `${text.slice(0, 10)}T${text.slice(11)}${n === 19 ? '.000' : '00'.slice(n - 21)}Z`;
+  }
+  // Anything else (a year past 9999, a DateStyle other than ISO): let Date read it.
+  return new Date(`${text.replace(' ', 'T')}Z`).toISOString();
+}
+
+/**
+ * A row of ORDER_ROW_COLUMNS (an OrderView but for the timestamps' form) as the OrderView it
+ * holds: the row object itself, so its keys keep the select list's order.
+ */
+function orderRowView(row: OrderView): OrderView {
+  row.lastModifiedAt = isoOfUtcText(row.lastModifiedAt);
+  row.actualFocDate = isoOfUtcText(row.actualFocDate);
+  row.firstSeenAt = isoOfUtcText(row.firstSeenAt);
+  row.lastEventAt = isoOfUtcText(row.lastEventAt);
+  return row;
+}
+
+/** The first `limit` orders `o` matching `where`, in `orderBy` order (`o`'s columns). */
+const orderPageSql = (where: Prisma.Sql, orderBy: Prisma.Sql, limit: number): Prisma.Sql => Prisma.sql`
+  SELECT ${ORDER_ROW_COLUMNS} FROM orders o WHERE ${where} ORDER BY ${orderBy} LIMIT ${limit}`;
 
 /**
  * The order detail as compact JSON text: `row_to_json` and `array_to_json` write no spaces
@@ -184,7 +244,7 @@ export function listOrdersSql(
   page: { readonly limit: number; readonly after: string | null },
 ): Prisma.Sql {
   const after = page.after === null ? Prisma.empty : Prisma.sql`AND o.order_id > ${page.after}`;
-  return orderArraySql(Prisma.sql`${orderFilterSql(filter)} ${after}`, Prisma.sql`o.order_id`, page.limit + 1);
+  return orderPageSql(Prisma.sql`${orderFilterSql(filter)} ${after}`, Prisma.sql`o.order_id`, page.limit + 1);
 }
 
 /**
@@ -197,17 +257,10 @@ export async function listOrders(
   filter: OrderFilter,
   page: { readonly limit: number; readonly after: string | null },
 ): Promise<Page<OrderView>> {
-  const rows = await db.$queryRaw<{ page: string }[]>(listOrdersSql(filter, page));
-  const found = parseOrders(rows);
-  const data = found.slice(0, page.limit);
+  const rows = await db.$queryRaw<OrderView[]>(listOrdersSql(filter, page));
+  const data = rows.slice(0, page.limit).map(orderRowView);
   const last = data[data.length - 1];
-  return { data, next: found.length > page.limit && last !== undefined ? last.orderId : null };
-}
-
-/** The JSON array of OrderView built by orderArraySql (one row, one column). */
-function parseOrders(rows: readonly { page: string }[]): OrderView[] {
-  const page = rows[0]?.page;
-  return page === undefined ? [] : (JSON.parse(page) as OrderView[]);
+  return { data, next: rows.length > page.limit && last !== undefined ? last.orderId : null };
 }
 
 export interface NotificationView {
@@ -351,8 +404,8 @@ export async function findByTelephoneNumber(
   limit: number,
 ): Promise<{ orders: OrderView[]; events: NotificationView[] }> {
   const [orders, events] = await Promise.all([
-    db.$queryRaw<{ page: string }[]>(
-      orderArraySql(
+    db.$queryRaw<OrderView[]>(
+      orderPageSql(
         Prisma.sql`EXISTS (SELECT 1 FROM order_telephone_numbers t
                            WHERE t.order_id = o.order_id AND t.telephone_number = ${tn})`,
         Prisma.sql`o.last_event_at DESC, o.order_id`,
@@ -365,7 +418,7 @@ export async function findByTelephoneNumber(
       ORDER BY n.received_at DESC, n.id
       LIMIT ${limit}`,
   ]);
-  return { orders: parseOrders(orders), events: events.map(notificationView) };
+  return { orders: orders.map(orderRowView), events: events.map(notificationView) };
 }
 
 /** Handler delivery statuses that mean "gave up" (issue #5 writes them). */

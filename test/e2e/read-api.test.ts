@@ -367,6 +367,62 @@ describe('order detail, history and telephone numbers', () => {
     const first = rows[0]?.order_id ?? '';
     const res = await get('/api/v1/orders/{orderId}', { orderId: first });
     expect(res.text).toBe(await expected(first));
+
+    // The list builds its JSON in Node from plain columns: each entry must be the same bytes as
+    // the order's part of the oracle (detail without history and notes).
+    const orderPart = async (orderId: string): Promise<string> => {
+      const order = JSON.parse(await expected(orderId)) as Record<string, unknown>;
+      delete order['history'];
+      delete order['notes'];
+      return JSON.stringify(order);
+    };
+    const listed = new Map<string, string>();
+    let cursor: string | null = null;
+    do {
+      const page: Response = await get('/api/v1/orders', {}, { limit: 500, ...(cursor ? { cursor } : {}) });
+      const body = JSON.parse(page.text) as { data: { orderId: string }[]; nextCursor: string | null };
+      for (const order of body.data) listed.set(order.orderId, JSON.stringify(order));
+      cursor = body.nextCursor;
+    } while (cursor !== null);
+    expect(listed.size).toBe(ORDERS);
+    for (const { order_id: orderId } of rows) expect(listed.get(orderId)).toBe(await orderPart(orderId));
+  });
+
+  it('writes list timestamps as toISOString does, whatever their milliseconds', async () => {
+    // 0, 1, 2 and 3 fraction digits in PostgreSQL's text; no time zone offset to carry.
+    const times = [
+      '2026-03-04 05:06:07+00',
+      '2026-03-04 05:06:07.1+00',
+      '2026-03-04 05:06:07.12+00',
+      '2026-12-31 23:59:59.999-05',
+    ];
+    const orderId = 'list-times-order';
+    await sql.query(
+      `INSERT INTO orders (order_id, order_type, status, is_terminal, known, last_modified_at, actual_foc_date,
+                           first_seen_at, last_event_at, status_changed_at, event_count, updated_at)
+       VALUES ($1, 'portins', 'FOC', false, true, $2, $3, $4, $5, now(), 0, now())`,
+      [orderId, ...times],
+    );
+    await sql.query(
+      `INSERT INTO order_telephone_numbers (order_id, telephone_number, first_seen_at)
+       VALUES ($1, '+19195551234', now()), ($1, '+19195550000', now())`,
+      [orderId],
+    );
+    try {
+      const want = {
+        lastModifiedAt: '2026-03-04T05:06:07.000Z',
+        actualFocDate: '2026-03-04T05:06:07.100Z',
+        firstSeenAt: '2026-03-04T05:06:07.120Z',
+        lastEventAt: '2027-01-01T04:59:59.999Z',
+        telephoneNumbers: ['+19195550000', '+19195551234'],
+      };
+      const listed = await get('/api/v1/orders', {}, { tn: '+19195551234' });
+      expect((listed.body as { data: unknown[] }).data).toEqual([expect.objectContaining({ orderId, ...want })]);
+      const byNumber = await get('/api/v1/telephone-numbers/{tn}/orders', { tn: '+19195550000' });
+      expect((byNumber.body as { data: unknown[] }).data).toEqual([expect.objectContaining({ orderId, ...want })]);
+    } finally {
+      await sql.query('DELETE FROM orders WHERE order_id = $1', [orderId]);
+    }
   });
 
   it('finds orders by number in E.164 and 10-digit form, and account events by number', async () => {
