@@ -52,8 +52,7 @@ export async function seedOrders(
     await step(
       `${orders} orders`,
       `INSERT INTO orders (order_id, order_type, customer_order_id, status, is_terminal, known, account_id,
-                           last_modified_at, first_seen_at, last_event_at, status_changed_at, event_count, updated_at,
-                           telephone_numbers)
+                           last_modified_at, first_seen_at, last_event_at, status_changed_at, event_count, updated_at)
        SELECT md5('bench-order-' || i)::uuid::text,
               (${sqlArray(TYPES)})[1 + i % 8],
               CASE WHEN i % 5 < 2 THEN 'cust-' || i END,
@@ -62,8 +61,7 @@ export async function seedOrders(
               true,
               'acct-' || (i % 20),
               t + interval '3 days', t, t + interval '3 days', t + interval '3 days', ${eventsPerOrder},
-              t + interval '3 days',
-              ARRAY['+1' || (2000000000 + i)]
+              t + interval '3 days'
        FROM generate_series(1, ${orders}) AS i,
             LATERAL (SELECT now() - interval '400 days' + ((i::bigint * 7919) % 34560000) * interval '1 second') AS s(t)`,
     );

@@ -1,6 +1,4 @@
 import type { DispatchedNotification, DispatchedOrder } from '../handlers/types';
-import { Prisma } from '../generated/prisma/client';
-import { numbersOfOrderSql } from './order-numbers';
 import type { Database } from './prisma';
 import type { Int8, SqlClient } from './sql';
 
@@ -272,7 +270,10 @@ export async function claimDeliveries(
              o.status AS o_status, o.is_terminal AS o_is_terminal, o.last_modified_at AS o_last_modified_at,
              o.actual_foc_date AS o_actual_foc_date, o.first_seen_at AS o_first_seen_at,
              o.last_event_at AS o_last_event_at, o.event_count AS o_event_count, o.account_id AS o_account_id,
-             CASE WHEN o.order_id IS NOT NULL THEN ${Prisma.raw(numbersOfOrderSql('o'))} END AS o_telephone_numbers
+             CASE WHEN o.order_id IS NOT NULL THEN
+               COALESCE((SELECT array_agg(t.telephone_number ORDER BY t.telephone_number)
+                           FROM order_telephone_numbers t WHERE t.order_id = o.order_id), ARRAY[]::text[]) END
+               AS o_telephone_numbers
         FROM unnest(${claims.map((c) => c.deliveryId)}::uuid[], ${claims.map((c) => c.retries)}::int[])
              WITH ORDINALITY AS w(id, retries, ord)
         JOIN handler_deliveries d ON d.id = w.id

@@ -3,7 +3,6 @@ import type { OrderHistoryEvent, OrderingDecision, ReplayedOrder } from '../doma
 import { replayOrderHistory } from '../domain/ordering';
 import { Prisma } from '../generated/prisma/client';
 import type { NewDelivery, QueuedDelivery } from './handler-delivery-store';
-import { numbersOfOrderSql, sortedNumbersSql } from './order-numbers';
 import type { Int8, SqlClient, SqlDatabase } from './sql';
 
 /** Everything the worker knows about one receipt when it persists it. */
@@ -26,14 +25,9 @@ export type PersistOutcome =
   /** This receipt was already persisted (job redelivered): nothing changed. */
   | { readonly kind: 'already_persisted' };
 
-/** `numbers` sorted and without repeats, as `orders.telephone_numbers` holds them. */
-const sortedNumbers = (numbers: string): Prisma.Sql => Prisma.raw(sortedNumbersSql(numbers));
-
 /**
  * How a later receipt of a known order updates its row (single and batched writes): first
- * non-null ids win, `known` only while every receipt is known, earliest/latest arrival, the
- * union of the numbers (src/store/order-numbers.ts; the row's copy is rewritten only when a
- * receipt brings a new number, and read from the rows when there is none yet). Reads
+ * non-null ids win, `known` only while every receipt is known, earliest/latest arrival. Reads
  * `orders` (the row) and `EXCLUDED` (the receipts): the upsert's own alias, and the name the
  * batched UPDATE gives its input, so both apply these very assignments.
  */
@@ -42,9 +36,7 @@ const ORDER_MERGE = Prisma.sql`
   account_id = COALESCE(orders.account_id, EXCLUDED.account_id),
   known = orders.known AND EXCLUDED.known,
   first_seen_at = LEAST(orders.first_seen_at, EXCLUDED.first_seen_at),
-  last_event_at = GREATEST(orders.last_event_at, EXCLUDED.last_event_at),
-  telephone_numbers = CASE WHEN EXCLUDED.telephone_numbers <@ orders.telephone_numbers THEN orders.telephone_numbers
-                           ELSE ${sortedNumbers(`${numbersOfOrderSql('orders')} || EXCLUDED.telephone_numbers`)} END`;
+  last_event_at = GREATEST(orders.last_event_at, EXCLUDED.last_event_at)`;
 
 /** One transaction: Prisma's interactive one (reconciler, tests) or the worker's on its pool. */
 type Transaction = SqlClient;
@@ -140,8 +132,6 @@ interface OrderRecord {
   account_id: string | null;
   first_seen_at: string | null;
   last_event_at: string | null;
-  /** The receipts' numbers (any order, repeats allowed): merged into the order's. */
-  telephone_numbers: string[];
   status: string | null;
   is_terminal: boolean;
   status_changed_at: string | null;
@@ -152,9 +142,8 @@ interface OrderRecord {
 
 /** The columns of `OrderRecord`, as `jsonb_to_recordset` reads them (a fixed text). */
 const ORDER_RECORD = Prisma.raw(`order_id text, order_type text, customer_order_id text, known boolean,
-  account_id text, first_seen_at timestamptz, last_event_at timestamptz, telephone_numbers text[], status text,
-  is_terminal boolean, status_changed_at timestamptz, last_modified_at timestamptz, actual_foc_date timestamptz,
-  event_count int`);
+  account_id text, first_seen_at timestamptz, last_event_at timestamptz, status text, is_terminal boolean,
+  status_changed_at timestamptz, last_modified_at timestamptz, actual_foc_date timestamptz, event_count int`);
 
 const iso = (d: Date | null): string | null => d?.toISOString() ?? null;
 
@@ -276,11 +265,9 @@ export async function persistReceipt(db: SqlDatabase, receipt: ReceiptToPersist)
     // Upsert-and-lock in one statement: the no-op update takes the row lock, so concurrent
     // notifications for one order are decided one after the other.
     const rows = await tx.$queryRaw<{ order_type: string }[]>`
-      INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at,
-                          telephone_numbers)
-      SELECT ${n.orderId}, ${n.orderType ?? 'unknown'}, ${n.customerOrderId}, ${n.known}, ${receipt.accountId},
-             ${receipt.receivedAt}, ${receipt.receivedAt}, ${sortedNumbers('numbers')}
-      FROM (SELECT ${[...n.telephoneNumbers]}::text[] AS numbers) AS receipt
+      INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at)
+      VALUES (${n.orderId}, ${n.orderType ?? 'unknown'}, ${n.customerOrderId}, ${n.known}, ${receipt.accountId},
+              ${receipt.receivedAt}, ${receipt.receivedAt})
       ON CONFLICT (order_id) DO UPDATE SET ${ORDER_MERGE}
       RETURNING order_type`;
     const orderType = rows[0]?.order_type;
@@ -360,7 +347,6 @@ interface OrderUpsert {
   account_id: string | null;
   first_seen_at: string;
   last_event_at: string;
-  telephone_numbers: string[];
 }
 
 type BatchPlan =
@@ -652,10 +638,9 @@ async function writeBatch(tx: Transaction, receipts: readonly ReceiptToPersist[]
   if (created.length > 0) {
     const inserted = await tx.$queryRaw<{ order_id: string }[]>`
       INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at,
-        telephone_numbers, status, is_terminal, status_changed_at, last_modified_at, actual_foc_date, event_count)
+        status, is_terminal, status_changed_at, last_modified_at, actual_foc_date, event_count)
       SELECT order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at,
-        ${sortedNumbers('o.telephone_numbers')}, status, is_terminal, status_changed_at, last_modified_at,
-        actual_foc_date, event_count
+        status, is_terminal, status_changed_at, last_modified_at, actual_foc_date, event_count
       FROM jsonb_to_recordset(${JSON.stringify(created)}::jsonb) AS o(${ORDER_RECORD})
       ORDER BY order_id
       ON CONFLICT (order_id) DO NOTHING
@@ -736,14 +721,7 @@ function earliestCopies(
 }
 
 /** What an order row takes from receipts when none of the batch's is for it. */
-const UNMERGED = {
-  customer_order_id: null,
-  known: true,
-  account_id: null,
-  first_seen_at: null,
-  last_event_at: null,
-  telephone_numbers: [],
-};
+const UNMERGED = { customer_order_id: null, known: true, account_id: null, first_seen_at: null, last_event_at: null };
 
 /**
  * The batch's receipts folded per order in arrival order, as the per-receipt upsert would: first
@@ -765,11 +743,9 @@ function mergedOrders(forOrders: readonly ReceiptToPersist[]): Map<string, Order
         account_id: r.accountId,
         first_seen_at: at,
         last_event_at: at,
-        telephone_numbers: [...n.telephoneNumbers],
       });
       continue;
     }
-    prev.telephone_numbers.push(...n.telephoneNumbers);
     prev.customer_order_id ??= n.customerOrderId;
     prev.account_id ??= r.accountId;
     prev.known = prev.known && n.known;

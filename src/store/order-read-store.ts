@@ -1,6 +1,5 @@
 import type { Int8, SqlClient } from './sql';
 import { Prisma } from '../generated/prisma/client';
-import { numbersOfOrderSql } from './order-numbers';
 
 /** The API shapes of SPEC 3.3. Timestamps are ISO 8601 strings. */
 export interface OrderView {
@@ -61,7 +60,7 @@ const isoSql = (column: string): Prisma.Sql => Prisma.raw(isoText(column));
 
 /**
  * The columns of an `OrderView` of the orders row `o`, by key, in the interface's order: a
- * timestamp, the order's numbers (src/store/order-numbers.ts), or a value as it is.
+ * timestamp, the order's numbers (sorted), or a value as it is.
  */
 const ORDER_FIELDS: readonly (readonly [key: keyof OrderView, column: string, kind?: 'time' | 'numbers'])[] = [
   ['orderId', 'o.order_id'],
@@ -75,13 +74,15 @@ const ORDER_FIELDS: readonly (readonly [key: keyof OrderView, column: string, ki
   ['firstSeenAt', 'o.first_seen_at', 'time'],
   ['lastEventAt', 'o.last_event_at', 'time'],
   ['eventCount', 'o.event_count'],
-  ['telephoneNumbers', numbersOfOrderSql('o'), 'numbers'],
+  ['telephoneNumbers', 't.telephone_number', 'numbers'],
   ['accountId', 'o.account_id'],
 ];
 
 /** ORDER_FIELDS as a select list, each column as `expression` writes it, aliased by its key. */
 const orderSelectList = (expression: (column: string, kind?: 'time' | 'numbers') => string): Prisma.Sql =>
   Prisma.raw(ORDER_FIELDS.map(([key, column, kind]) => `${expression(column, kind)} AS "${key}"`).join(', '));
+
+const NUMBERS_OF_ORDER = 'FROM order_telephone_numbers t WHERE t.order_id = o.order_id';
 
 /**
  * An `OrderView` as a select list for JSON built in SQL: values as JavaScript wrote them before
@@ -92,7 +93,9 @@ const orderSelectList = (expression: (column: string, kind?: 'time' | 'numbers')
  */
 const ORDER_COLUMNS = orderSelectList((column, kind) => {
   if (kind === 'time') return isoText(column);
-  if (kind === 'numbers') return `to_json(${column})`;
+  if (kind === 'numbers') {
+    return `COALESCE((SELECT array_to_json(array_agg(${column} ORDER BY ${column})) ${NUMBERS_OF_ORDER}), '[]'::json)`;
+  }
   return column;
 });
 
@@ -105,6 +108,7 @@ const ORDER_COLUMNS = orderSelectList((column, kind) => {
  */
 const ORDER_ROW_COLUMNS = orderSelectList((column, kind) => {
   if (kind === 'time') return `(${column} AT TIME ZONE 'UTC')::text`;
+  if (kind === 'numbers') return `ARRAY(SELECT ${column} ${NUMBERS_OF_ORDER} ORDER BY ${column})`;
   return column;
 });
 

@@ -78,10 +78,8 @@ export async function recordReconciledStatus(db: Database, r: ReconciledStatus):
     // Upsert-and-lock, as the callback path does: decisions about one order are serialised.
     // A per-order subscription may be reconciled before any callback created the order.
     const locked = await tx.$queryRaw<LockedOrder[]>`
-      INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at,
-                          telephone_numbers)
-      VALUES (${r.orderId}, ${r.orderType}, ${r.customerOrderId}, ${known}, ${r.accountId}, ${r.receivedAt}, ${r.receivedAt},
-              ARRAY[]::text[])
+      INSERT INTO orders (order_id, order_type, customer_order_id, known, account_id, first_seen_at, last_event_at)
+      VALUES (${r.orderId}, ${r.orderType}, ${r.customerOrderId}, ${known}, ${r.accountId}, ${r.receivedAt}, ${r.receivedAt})
       ON CONFLICT (order_id) DO UPDATE SET order_id = EXCLUDED.order_id
       RETURNING status, last_modified_at, order_type`;
     const current = locked[0];

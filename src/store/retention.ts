@@ -1,6 +1,4 @@
 import type { Logger } from 'winston';
-import { runLockedBatches } from './locked-batches';
-import { copyOrderNumbers } from './order-numbers';
 import type { Database } from './prisma';
 
 /**
@@ -19,26 +17,29 @@ export async function purgeRawReceipts(
   options: { readonly olderThanDays: number; readonly batchSize?: number; readonly now?: Date },
 ): Promise<number> {
   const cutoff = new Date((options.now ?? new Date()).getTime() - options.olderThanDays * 24 * 3600_000);
-  const batchSize = options.batchSize ?? 5000;
-  // Another process purging returns 0 here: it is doing the same work.
-  return runLockedBatches(
-    db,
-    PURGE_LOCK_KEY,
-    batchSize,
-    (tx) => tx.$executeRaw`
-      DELETE FROM notifications WHERE id IN (
-        SELECT id FROM notifications WHERE received_at < ${cutoff} ORDER BY received_at LIMIT ${batchSize})`,
-  );
+  const batch = options.batchSize ?? 5000;
+  let total = 0;
+  for (;;) {
+    const deleted = await db.$transaction(async (tx) => {
+      const lock = await tx.$queryRaw<
+        { locked: boolean }[]
+      >`SELECT pg_try_advisory_xact_lock(${PURGE_LOCK_KEY}) AS locked`;
+      if (lock[0]?.locked !== true) return -1;
+      return tx.$executeRaw`
+        DELETE FROM notifications WHERE id IN (
+          SELECT id FROM notifications WHERE received_at < ${cutoff} ORDER BY received_at LIMIT ${batch})`;
+    });
+    if (deleted < 0) return total; // another process is purging
+    total += deleted;
+    if (deleted < batch) return total;
+  }
 }
 
 export interface RetentionSchedule {
   stop(): Promise<void>;
 }
 
-/**
- * Runs the purge (and the copy of order numbers) now and then every `intervalMs` (worker role).
- * Errors are logged, never thrown.
- */
+/** Runs the purge now and then every `intervalMs` (worker role). Errors are logged, never thrown. */
 export function startRetentionSchedule(options: {
   readonly db: Database;
   readonly logger: Logger;
@@ -58,16 +59,6 @@ export function startRetentionSchedule(options: {
       }
     } catch (error: unknown) {
       options.logger.warn('raw receipt purge failed; will retry on schedule', {
-        error: error instanceof Error ? error.message : String(error),
-      });
-    }
-    // The same housekeeping turn copies the numbers of orders from before orders.telephone_numbers
-    // existed (src/store/order-numbers.ts); once none is left it is one empty index probe.
-    try {
-      const copied = await copyOrderNumbers(options.db);
-      if (copied > 0) options.logger.info('order numbers copied to the order rows', { copied });
-    } catch (error: unknown) {
-      options.logger.warn('copying order numbers failed; will retry on schedule', {
         error: error instanceof Error ? error.message : String(error),
       });
     }

@@ -399,8 +399,8 @@ describe('order detail, history and telephone numbers', () => {
     const orderId = 'list-times-order';
     await sql.query(
       `INSERT INTO orders (order_id, order_type, status, is_terminal, known, last_modified_at, actual_foc_date,
-                           first_seen_at, last_event_at, status_changed_at, event_count, updated_at, telephone_numbers)
-       VALUES ($1, 'portins', 'FOC', false, true, $2, $3, $4, $5, now(), 0, now(), '{+19195550000,+19195551234}')`,
+                           first_seen_at, last_event_at, status_changed_at, event_count, updated_at)
+       VALUES ($1, 'portins', 'FOC', false, true, $2, $3, $4, $5, now(), 0, now())`,
       [orderId, ...times],
     );
     await sql.query(
