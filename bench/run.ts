@@ -11,6 +11,7 @@ import {
   RssSampler,
   cpuMsOf,
   cpuMsOfCommands,
+  hostLoopMs,
   rssOf,
   scratchDir,
   startBareExpress,
@@ -132,6 +133,8 @@ interface Row {
 
 const rows: Row[] = [];
 const notes: string[] = [];
+/** hostLoopMs() before anything starts and after everything stopped. */
+const hostLoop = { start: Number.NaN, end: Number.NaN };
 const row = (section: string, measure: string, value: string, target = '', verdict = ''): void => {
   rows.push({ section, measure, value, target, verdict });
 };
@@ -177,6 +180,7 @@ async function main(): Promise<void> {
     throw new Error('dist/main.js is missing: run through `npm run bench` (it builds first)');
   }
   const startedAt = new Date();
+  hostLoop.start = hostLoopMs();
   log(
     `bench: ${cpus().length} CPUs, load average ${loadavg()
       .map((l) => l.toFixed(2))
@@ -490,6 +494,7 @@ async function main(): Promise<void> {
     else scratch.remove();
   }
 
+  hostLoop.end = hostLoopMs();
   const table = render(startedAt);
   process.stdout.write(`${table}\n`);
   if (args.out) writeFileSync(args.out, `${table}\n`);
@@ -504,6 +509,7 @@ function render(startedAt: Date): string {
         .join(' ')} · BullMQ on ${opts.queue}` +
       (Object.keys(opts.extraEnv).length > 0 ? ` · env ${JSON.stringify(opts.extraEnv)}` : ''),
     `Command: \`${command}\``,
+    `Host speed: a fixed 10^8-step loop took ${hostLoop.start.toFixed(0)} ms at the start and ${hostLoop.end.toFixed(0)} ms at the end (bench/infra.ts hostLoopMs; lower is faster)`,
     '',
     '| section | measure | value | target | verdict |',
     '|---|---|---|---|---|',
