@@ -237,7 +237,8 @@ export function orderFilterSql(filter: OrderFilter): Prisma.Sql {
 
 /**
  * The list statement (exported for the bench's EXPLAIN): one page plus one row, in key order,
- * with its numbers, as one JSON array. `limit + 1` tells whether there is a next page.
+ * with its numbers, one row per order (ORDER_ROW_COLUMNS). `limit + 1` tells whether there is a
+ * next page.
  */
 export function listOrdersSql(
   filter: OrderFilter,
