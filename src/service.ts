@@ -126,7 +126,7 @@ export async function startService(
   // (callback quarantine, readiness, scrape gauges, read API), so an API process that serves
   // only those never loads Prisma's query compiler (~90 MB RSS), and the worker's (persist
   // batches, handler deliveries), which paid ~80 µs of the compiler per notification (issue #8).
-  const pool = createSqlPool({ url: databaseUrl, max: 10, logger });
+  const pool = createSqlPool({ url: databaseUrl, max: config.databasePoolSize, logger });
   const db = createDatabase({ url: databaseUrl, pool });
   const sql = sqlOverPool(pool);
   // The worker's statements are planned on each call (see sqlOverPool), on the same pool.

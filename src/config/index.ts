@@ -30,6 +30,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** Unset: BullMQ runs on its PostgreSQL backend in the same database. */
   readonly redisUrl: string | undefined;
+  /** Connections of the process's one node-postgres pool (Prisma and the plain-SQL paths). */
+  readonly databasePoolSize: number;
   readonly role: Role;
   /** Empty: the callback route is open (a loud warning is logged at start). */
   readonly callbackCredentials: readonly BasicCredential[];
@@ -203,6 +205,7 @@ const envSchema = z.object({
   HOST: z.preprocess(emptyAsUndefined, z.string().default('0.0.0.0')),
   DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
   REDIS_URL: z.preprocess(emptyAsUndefined, redisUrl.optional()),
+  DATABASE_POOL_SIZE: integer(10, 1, 1000),
   ROLE: z.preprocess(emptyAsUndefined, z.enum(['all', 'api', 'worker']).default('all')),
   CALLBACK_BASIC_AUTH: z.preprocess(emptyAsUndefined, credentialList.optional()),
   API_KEYS: z.preprocess(emptyAsUndefined, apiKeyList.optional()),
@@ -276,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
     role: e.ROLE,
     callbackCredentials: e.CALLBACK_BASIC_AUTH ?? [],
     apiKeys: e.API_KEYS,

@@ -26,6 +26,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WORKER_CONCURRENCY: '0' })).toThrow(/WORKER_CONCURRENCY: must be at least 1/);
   });
 
+  it('sizes the PostgreSQL pool at 10 connections unless told otherwise', () => {
+    expect(loadConfig({}).databasePoolSize).toBe(10);
+    expect(loadConfig({ DATABASE_POOL_SIZE: '4' }).databasePoolSize).toBe(4);
+    expect(() => loadConfig({ DATABASE_POOL_SIZE: '0' })).toThrow(/DATABASE_POOL_SIZE: must be at least 1/);
+  });
+
   it('parses credentials for rotation and scoped API keys', () => {
     const config = loadConfig({
       CALLBACK_BASIC_AUTH: 'bw:old-pass, bw:new:pass',
