@@ -218,9 +218,9 @@ export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEn
       // would answer most of it 429 and measure the limiter, not the service.
       CALLBACK_RATE_LIMIT: '0',
       API_RATE_LIMIT: '0',
-      // The API process runs as docker-compose.yml runs it (`--max-semi-space-size=4`); as an
-      // environment variable so that `--env NODE_OPTIONS=` A/B-tests it.
-      ...(role === 'api' ? { NODE_OPTIONS: '--max-semi-space-size=4' } : {}),
+      // The API process runs as docker-compose.yml runs it (`--max-semi-space-size=4`, a pool
+      // of 4 connections); as environment variables so that `--env` A/B-tests them.
+      ...(role === 'api' ? { NODE_OPTIONS: '--max-semi-space-size=4', DATABASE_POOL_SIZE: '4' } : {}),
       ...env.extra,
     },
     port,
