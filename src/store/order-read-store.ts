@@ -433,15 +433,18 @@ export interface StoreStats {
   quarantinedPending: number;
 }
 
+/**
+ * The counts one after the other, not at once: each scans a whole table, and an API process's
+ * pool is small (docker-compose.yml: 4), so counting in parallel would hold every connection
+ * while the read API waits. /stats is an operator's page; it can take the sum of the times.
+ */
 export async function readStats(db: SqlClient): Promise<StoreStats> {
-  const [orders, notifications, gauges] = await Promise.all([
-    db.$queryRaw<{ order_type: string; status: string | null; is_terminal: boolean; n: Int8 }[]>`
-      SELECT order_type, status, is_terminal, count(*)::bigint AS n FROM orders
-      GROUP BY order_type, status, is_terminal ORDER BY order_type, status NULLS FIRST`,
-    db.$queryRaw<{ outcome: string; n: Int8 }[]>`
-      SELECT outcome, count(*)::bigint AS n FROM notifications GROUP BY outcome ORDER BY outcome`,
-    readScrapeGauges(db),
-  ]);
+  const orders = await db.$queryRaw<{ order_type: string; status: string | null; is_terminal: boolean; n: Int8 }[]>`
+    SELECT order_type, status, is_terminal, count(*)::bigint AS n FROM orders
+    GROUP BY order_type, status, is_terminal ORDER BY order_type, status NULLS FIRST`;
+  const notifications = await db.$queryRaw<{ outcome: string; n: Int8 }[]>`
+    SELECT outcome, count(*)::bigint AS n FROM notifications GROUP BY outcome ORDER BY outcome`;
+  const gauges = await readScrapeGauges(db);
   const byType = orders.map((r) => ({
     orderType: r.order_type,
     status: r.status,
@@ -461,12 +464,12 @@ export async function readStats(db: SqlClient): Promise<StoreStats> {
 export async function readScrapeGauges(
   db: SqlClient,
 ): Promise<{ deadLettersByHandler: { handler: string; count: number }[]; quarantinedPending: number }> {
-  const [dead, quarantined] = await Promise.all([
-    db.$queryRaw<{ handler: string; n: Int8 }[]>`
-      SELECT handler, count(*)::bigint AS n FROM handler_deliveries
-      WHERE status IN (${Prisma.join([...DEAD_LETTER_STATUSES])}) GROUP BY handler`,
-    db.$queryRaw<{ n: Int8 }[]>`SELECT count(*)::bigint AS n FROM quarantined_notifications WHERE released_at IS NULL`,
-  ]);
+  // One after the other, as readStats: a scrape holds one connection of the pool at a time.
+  const dead = await db.$queryRaw<{ handler: string; n: Int8 }[]>`
+    SELECT handler, count(*)::bigint AS n FROM handler_deliveries
+    WHERE status IN (${Prisma.join([...DEAD_LETTER_STATUSES])}) GROUP BY handler`;
+  const quarantined = await db.$queryRaw<{ n: Int8 }[]>`
+    SELECT count(*)::bigint AS n FROM quarantined_notifications WHERE released_at IS NULL`;
   return {
     deadLettersByHandler: dead.map((r) => ({ handler: r.handler, count: Number(r.n) })),
     quarantinedPending: Number(quarantined[0]?.n ?? 0),
