@@ -37,8 +37,8 @@ export type Int8 = bigint | string;
 
 export interface SqlPoolOptions {
   readonly url: string;
-  /** Connections; shared with Prisma when the pool is handed to `createDatabase`. */
-  readonly max?: number;
+  /** Connections (DATABASE_POOL_SIZE); shared with Prisma when the pool is handed to `createDatabase`. */
+  readonly max: number;
   readonly logger: Logger;
 }
 
@@ -48,7 +48,7 @@ export interface SqlPoolOptions {
  * The pool reconnects on the next query.
  */
 export function createSqlPool(options: SqlPoolOptions): Pool {
-  const pool = new Pool({ connectionString: options.url, max: options.max ?? 10 });
+  const pool = new Pool({ connectionString: options.url, max: options.max });
   pool.on('error', (error) => {
     options.logger.warn('idle PostgreSQL connection failed; the pool replaces it', { error: error.message });
   });
