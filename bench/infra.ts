@@ -84,6 +84,12 @@ type EmbeddedPostgresCtor = new (options: Record<string, unknown>) => EmbeddedPo
 /**
  * A throw-away PostgreSQL cluster with durable settings (fsync and synchronous_commit on, as
  * production must run: a 200 promises durability) and enough memory for the 1M-order seed.
+ *
+ * shared_buffers is 2 GB, PostgreSQL's documented starting point (a quarter of the RAM) for an
+ * 8 GB database machine, and about what the read API touches at 1M orders (the orders, history,
+ * numbers and notes tables and their `order_id` indexes: 1.9 GB). With 256 MB nearly every
+ * order detail read its pages from the kernel's cache instead: 0.60-0.68 ms of PostgreSQL CPU
+ * per detail against 0.51-0.55 ms (issue #8, bench/RESULTS.md, ninth session).
  */
 export async function startPostgres(dir: string, options: { statements?: boolean } = {}): Promise<Postgres> {
   const isRoot = userInfo().uid === 0;
@@ -109,7 +115,7 @@ export async function startPostgres(dir: string, options: { statements?: boolean
       '-c',
       'max_connections=200',
       '-c',
-      'shared_buffers=256MB',
+      'shared_buffers=2GB',
       '-c',
       'work_mem=16MB',
       '-c',
