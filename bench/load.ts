@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import type { Client } from 'pg';
 import { probeBody } from './bodies';
@@ -21,6 +22,13 @@ export interface LoadResult {
    * the p99 too; this says how much of it was the client's.
    */
   readonly sentLateP99Ms?: number;
+  /**
+   * Paced runs only: the bench's own event loop, sampled every millisecond: the p99 and the
+   * longest stall. A stall also delays reading answers that have arrived, which `sentLateP99Ms`
+   * cannot see: it is counted in the latency as if the server had been slow.
+   */
+  readonly pacerStallP99Ms?: number;
+  readonly pacerStallMaxMs?: number;
 }
 
 export interface LoadOptions {
@@ -114,6 +122,8 @@ export async function runPaced(options: {
       });
     });
   const interval = 1000 / options.rate;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const started = performance.now();
   const inFlight: Promise<void>[] = [];
   for (let i = 0; i < options.rate * options.seconds; i++) {
@@ -124,6 +134,7 @@ export async function runPaced(options: {
     inFlight.push(get(options.next(), dueAt));
   }
   await Promise.all(inFlight);
+  loop.disable();
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
@@ -137,6 +148,9 @@ export async function runPaced(options: {
     errors,
     seconds,
     sentLateP99Ms: percentile(sentLate, 99),
+    // The histogram holds the time between 1 ms ticks: the stall is what exceeds the tick.
+    pacerStallP99Ms: Math.max(0, loop.percentile(99) / 1e6 - 1),
+    pacerStallMaxMs: Math.max(0, loop.max / 1e6 - 1),
   };
 }
 

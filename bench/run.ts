@@ -144,7 +144,11 @@ const mb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' :
 const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
 const loadLine = (r: LoadResult): string =>
   `${perSec(r.okPerSecond)}, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}` +
-  (r.sentLateP99Ms !== undefined ? ` (pacer sent late: p99 ${ms(r.sentLateP99Ms)})` : '') +
+  (r.sentLateP99Ms !== undefined ? ` (pacer sent late: p99 ${ms(r.sentLateP99Ms)}` : '') +
+  (r.pacerStallMaxMs !== undefined
+    ? `; its event loop stalled p99 ${ms(r.pacerStallP99Ms ?? Number.NaN)}, at most ${ms(r.pacerStallMaxMs)}`
+    : '') +
+  (r.sentLateP99Ms !== undefined ? ')' : '') +
   (r.non2xx + r.errors > 0 ? ` (${r.non2xx} non-2xx, ${r.errors} errors)` : '');
 
 function callbackLoad(baseUrl: string, seed: number, seconds: number, overallRate?: number): Promise<LoadResult> {
