@@ -51,8 +51,8 @@ export interface SqlPoolOptions {
  * idle for 10 s by default). Opening one costs the authentication exchange, a new PostgreSQL
  * backend and the first planning of each named statement on it: 37-101 ms measured under read
  * load (issue #8), and always when load rises again after a lull, as Bandwidth's bursts do.
- * The requests queued behind it were the read API's tail at moderate rates. TCP keepalive lets
- * the kernel notice a peer that vanished while a connection sat idle.
+ * The requests queued behind it were part of the read API's tail at moderate rates. TCP
+ * keepalive lets the kernel notice a peer that vanished while a connection sat idle.
  */
 export function createSqlPool(options: SqlPoolOptions): Pool {
   const pool = new Pool({ connectionString: options.url, max: options.max, idleTimeoutMillis: 0, keepAlive: true });
