@@ -142,13 +142,15 @@ const ms = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 
 const perSec = (n: number): string => `${Math.round(n).toLocaleString('en-US')}/s`;
 const mb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1048576).toFixed(0)} MB`);
 const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
-const loadLine = (r: LoadResult): string =>
-  `${perSec(r.okPerSecond)}, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}` +
-  (r.sentLateP99Ms !== undefined ? ` (pacer sent late: p99 ${ms(r.sentLateP99Ms)}` : '') +
+/** What the pacer of a paced run says about its own lateness and stalls. */
+const pacerLine = (sentLateP99Ms: number, r: LoadResult): string =>
+  `pacer sent late: p99 ${ms(sentLateP99Ms)}` +
   (r.pacerStallMaxMs !== undefined
     ? `; its event loop stalled p99 ${ms(r.pacerStallP99Ms ?? Number.NaN)}, at most ${ms(r.pacerStallMaxMs)}`
-    : '') +
-  (r.sentLateP99Ms !== undefined ? ')' : '') +
+    : '');
+const loadLine = (r: LoadResult): string =>
+  `${perSec(r.okPerSecond)}, p50 ${ms(r.p50Ms)}, p99 ${ms(r.p99Ms)}` +
+  (r.sentLateP99Ms !== undefined ? ` (${pacerLine(r.sentLateP99Ms, r)})` : '') +
   (r.non2xx + r.errors > 0 ? ` (${r.non2xx} non-2xx, ${r.errors} errors)` : '');
 
 function callbackLoad(baseUrl: string, seed: number, seconds: number, overallRate?: number): Promise<LoadResult> {
