@@ -14,7 +14,7 @@ import type { Database } from '../store/prisma';
 import type { SqlClient } from '../store/sql';
 import type { DispatchNotification, SplitOffDelivery } from './dispatch';
 import { groupBy } from './group-by';
-import { groupCommit } from './group-commit';
+import { groupCommit } from '../store/group-commit';
 
 export interface HandlerWorkerDeps {
   /** The group-committed reads and writes of deliveries: the pool, not Prisma (issue #8). */
