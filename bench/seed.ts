@@ -119,7 +119,7 @@ export async function explainReadQueries(
   await client.connect();
   const out: string[] = [];
   const statements: [string, Prisma.Sql][] = [
-    [`order detail ${orderId}`, orderDetailSql(orderId)],
+    [`order detail ${orderId}`, orderDetailSql([orderId])],
     ...listPaths.map((p): [string, Prisma.Sql] => {
       const q = new URL(p, 'http://bench').searchParams;
       const filter: OrderFilter = {

@@ -19,7 +19,7 @@ import { createQueueBackend } from './queue/backend';
 import type { EmbeddedPostgres } from './store/embedded-postgres';
 import { startEmbeddedPostgres } from './store/embedded-postgres';
 import { migrate } from './store/migrator';
-import { findOrderDetailJson, pingDatabase } from './store/order-read-store';
+import { orderDetailReader, pingDatabase } from './store/order-read-store';
 import type { Database } from './store/prisma';
 import { createDatabase } from './store/prisma';
 import type { SqlDatabase } from './store/sql';
@@ -332,7 +332,7 @@ export async function startService(
     api: servesApi
       ? {
           apiKeys,
-          findOrderJson: (orderId) => findOrderDetailJson(sql, orderId),
+          findOrderJson: orderDetailReader(sql),
           db,
           sql,
           metrics,

@@ -6,7 +6,12 @@ import { planTraffic, sendTraffic } from '../../src/cli/simulator';
 import type { TrafficPlan } from '../../src/cli/simulator';
 import { isTerminalState } from '../../src/domain/order-types';
 import type { RunningService } from '../../src/service';
-import { findOrderDetail, findOrderDetailJson } from '../../src/store/order-read-store';
+import {
+  ORDER_DETAIL_BATCH_MAX,
+  findOrderDetail,
+  findOrderDetailJson,
+  findOrderDetailsJson,
+} from '../../src/store/order-read-store';
 import { quarantine } from '../../src/store/quarantine-store';
 import { createResponseValidator } from '../support/openapi-validator';
 import type { TestDatabase } from '../support/harness';
@@ -367,6 +372,24 @@ describe('order detail, history and telephone numbers', () => {
     const first = rows[0]?.order_id ?? '';
     const res = await get('/api/v1/orders/{orderId}', { orderId: first });
     expect(res.text).toBe(await expected(first));
+
+    // Several orders per statement, as the API batches concurrent details: each answer is its own
+    // order's, at every padded width, with an unknown id and a repeated one in the batch.
+    const wants = new Map<string, string>();
+    for (const { order_id: orderId } of rows) wants.set(orderId, await expected(orderId));
+    const ids = [...wants.keys()];
+    const unknown = 'no-such-order';
+    for (let k = 1; k < ORDER_DETAIL_BATCH_MAX; k++) {
+      const batch = [...ids.slice(k, 2 * k), unknown, ids[k] ?? ''];
+      expect(await findOrderDetailsJson(service.sql, batch)).toEqual(batch.map((id) => wants.get(id) ?? null));
+    }
+    // At once through the app (a few dozen: the suite stays under its key's rate limit).
+    const asked = [...ids.slice(0, 40), unknown];
+    const answers = await Promise.all(asked.map((orderId) => get('/api/v1/orders/{orderId}', { orderId })));
+    answers.forEach((answer, i) => {
+      const want = wants.get(asked[i] ?? unknown);
+      expect([answer.status, answer.status === 200 ? answer.text : null]).toEqual(want ? [200, want] : [404, null]);
+    });
 
     // The list builds its JSON in Node from plain columns: each entry must be the same bytes as
     // the order's part of the oracle (detail without history and notes).
