@@ -1,7 +1,7 @@
 /**
  * Group commit for the concurrent callers of one process (the worker's jobs, the API's order
- * details): every call made within one event-loop turn, or while the previous call of `run` is still running (up to `maxBatch`),
- * is handed to ONE call of `run`, which answers with one
+ * details): every call made within one event-loop turn, or while the previous call of `run` is
+ * still running (up to `maxBatch`), is handed to ONE call of `run`, which answers with one
  * output per input, in order. Each caller gets its own output once `run` has settled.
  *
  * Failure isolation: when a batch of several fails, each input is run again alone, so a bad
