@@ -108,6 +108,16 @@ describe('schema.prisma and migrations agree', () => {
     expect(extra).toEqual([]);
   });
 
+  it('keeps room on handler_deliveries pages for HOT updates (fillfactor, which schema.prisma cannot say)', async () => {
+    const client = new Client({ connectionString: db.url });
+    await client.connect();
+    const { rows } = await client.query<{ reloptions: string[] | null }>(
+      `SELECT reloptions FROM pg_class WHERE oid = 'handler_deliveries'::regclass`,
+    );
+    await client.end();
+    expect(rows[0]?.reloptions).toEqual(['fillfactor=70']);
+  });
+
   it('records migrations as Prisma does and is idempotent', async () => {
     const again = await migrate(db.url, silentLogger());
     expect(again.applied).toEqual([]);

@@ -1,0 +1,11 @@
+-- Issue #8: room on each page for the claim's update of a delivery row.
+--
+-- Every delivery row is updated twice soon after it is inserted: the claim (attempts,
+-- started_at, last_attempt_at; no indexed column) and the finish (status, which is indexed).
+-- The claim's update can be HOT (no new entry in the table's five indexes) only when the new
+-- row version fits on the same page; packed full (fillfactor 100), about four in five did not.
+-- At 70, twice as many updates were HOT (0.78 against 0.38 of 1.96 per delivery), the claim
+-- statement cost PostgreSQL 17 % less and the worker's whole pipeline 3-4 % less PostgreSQL
+-- CPU and WAL (bench:worker-drain, 60,000 notifications, three interleaved pairs).
+-- Applies to pages filled from now on; existing pages are not rewritten.
+ALTER TABLE "handler_deliveries" SET (fillfactor = 70);
