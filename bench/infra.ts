@@ -234,13 +234,23 @@ export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEn
   );
 }
 
-/** The baseline: Express 5 that reads the body and answers 200 (bench/bare-express.ts). */
-export async function startBareExpress(options: { readonly requestClasses?: boolean } = {}): Promise<ServiceProcess> {
+/**
+ * The baseline: Express 5 that reads the body and answers 200 (bench/bare-express.ts); with a
+ * database URL, also the order-detail reference of the paced read runs.
+ */
+export async function startBareExpress(
+  options: { readonly requestClasses?: boolean; readonly databaseUrl?: string } = {},
+): Promise<ServiceProcess> {
   const port = await freePort();
   return spawnHttpProcess(
     'bare express',
     ['--import', 'tsx', path.join(ROOT, 'bench', 'bare-express.ts')],
-    { PORT: String(port), NODE_ENV: 'production', ...(options.requestClasses ? { BARE_REQUEST_CLASSES: '1' } : {}) },
+    {
+      PORT: String(port),
+      NODE_ENV: 'production',
+      ...(options.requestClasses ? { BARE_REQUEST_CLASSES: '1' } : {}),
+      ...(options.databaseUrl !== undefined ? { DATABASE_URL: options.databaseUrl } : {}),
+    },
     port,
     '/healthz',
   );

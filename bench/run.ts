@@ -429,12 +429,14 @@ async function main(): Promise<void> {
       // Each read route twice: as fast as answers come back (capacity: the machine saturates and
       // the latency is mostly queueing), then evenly paced below saturation (the latency a reader
       // sees when the machine is not queueing).
+      // `reference`: after each paced run, the same paced run against that server (no verdict).
       const readRuns = async (
         name: string,
         label: string,
         nextPath: () => string,
         p99TargetMs: number,
         paced: readonly number[],
+        reference?: { readonly label: string; readonly server: ServiceProcess },
       ) => {
         for (const rate of [undefined, ...paced]) {
           const phaseName = rate === undefined ? name : `${name} at ${rate}/s`;
@@ -446,15 +448,51 @@ async function main(): Promise<void> {
             `p99 < ${p99TargetMs} ms`,
             verdict(result.p99Ms < p99TargetMs),
           );
+          if (rate === undefined || reference === undefined) continue;
+          const refCpu = cpuMsOf(reference.server.pid) ?? 0;
+          const refPg = cpuMsOfCommands(['postgres']);
+          const ref = await runPaced({
+            url: reference.server.baseUrl,
+            seconds: opts.readDuration,
+            rate,
+            headers: {},
+            next: nextPath,
+          });
+          const n = Math.max(1, ref.ok);
+          row(
+            s3,
+            `reference: ${reference.label}, ${rate}/s evenly paced`,
+            `${loadLine(ref)}; its CPU ${(((cpuMsOf(reference.server.pid) ?? 0) - refCpu) / n).toFixed(3)} ms, ` +
+              `PostgreSQL ${((cpuMsOfCommands(['postgres']) - refPg) / n).toFixed(3)} ms per request`,
+          );
         }
       };
-      await readRuns(
-        '3. order detail',
-        'GET /api/v1/orders/:id (random seeded order)',
-        () => `/api/v1/orders/${seededOrderId(1 + Math.floor(rand() * opts.orders))}`,
-        10,
-        opts.detailRates,
-      );
+      // The paced detail's reference: the smallest Express 5 + node-postgres server answering
+      // the same statement (bench/bare-express.ts), on the same machine, right after each run.
+      const detailPath = (): string => `/api/v1/orders/${seededOrderId(1 + Math.floor(rand() * opts.orders))}`;
+      const detailReference = opts.detailRates.length > 0 ? await startBareExpress({ databaseUrl: pg.url }) : undefined;
+      try {
+        // Warmed up (JIT, its pool's connections and statement) as the API is by its runs.
+        if (detailReference !== undefined) {
+          await runPaced({
+            url: detailReference.baseUrl,
+            seconds: 3,
+            rate: opts.detailRates[0] ?? 500,
+            headers: {},
+            next: detailPath,
+          });
+        }
+        await readRuns(
+          '3. order detail',
+          'GET /api/v1/orders/:id (random seeded order)',
+          detailPath,
+          10,
+          opts.detailRates,
+          detailReference && { label: 'bare Express 5 + pg, the same statement', server: detailReference },
+        );
+      } finally {
+        await detailReference?.stop();
+      }
       const explain = await explainReadQueries(pg.url, seededOrderId(Math.ceil(opts.orders / 2)), LIST_QUERIES);
       notes.push('EXPLAIN of the read-API statements (order detail, each list mix):', ...explain);
 
