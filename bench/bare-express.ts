@@ -14,8 +14,8 @@ import { orderDetailSql } from '../src/store/order-read-store';
  *
  * DATABASE_URL set: also `GET /api/v1/orders/:id`, the reference of the paced order-detail
  * runs: the service's own detail statement (`orderDetailSql`, one order), one statement per
- * request on a node-postgres pool of the API's size, named so each connection plans it once,
- * and its JSON sent as it is. No authentication, no middleware, no batching: the smallest
+ * request on a node-postgres pool of DATABASE_POOL_SIZE (default 4, what the bench gives the
+ * API), named so each connection plans it once, and its JSON sent as it is. No authentication, no middleware, no batching: the smallest
  * server that answers the same question, on the same machine, at the same rate.
  */
 const app = express();
