@@ -394,13 +394,23 @@ async function main(): Promise<void> {
       // CPU ms of the API process (and of PostgreSQL) per answered request: steadier than
       // latency on a busy machine.
       const readCpu = new Map<string, { api: number; pg: number }>();
+      /** A load run, with the CPU per answered request of the server `pid` and of PostgreSQL. */
+      const withCpu = async (
+        pid: number,
+        run: () => Promise<LoadResult>,
+      ): Promise<{ result: LoadResult; cpu: { api: number; pg: number } }> => {
+        const cpuBefore = cpuMsOf(pid) ?? 0;
+        const pgBefore = cpuMsOfCommands(['postgres']);
+        const result = await run();
+        const n = Math.max(1, result.ok);
+        const cpu = { api: ((cpuMsOf(pid) ?? 0) - cpuBefore) / n, pg: (cpuMsOfCommands(['postgres']) - pgBefore) / n };
+        return { result, cpu };
+      };
       const readLoad = (name: string, nextPath: () => string, overallRate?: number): Promise<LoadResult> =>
         phase(name, async () => {
-          const cpuBefore = cpuMsOf(api.pid) ?? 0;
-          const pgBefore = cpuMsOfCommands(['postgres']);
-          const result =
+          const { result, cpu } = await withCpu(api.pid, () =>
             overallRate === undefined
-              ? await runLoad({
+              ? runLoad({
                   url: api.baseUrl,
                   connections: opts.readConnections,
                   seconds: opts.readDuration,
@@ -408,18 +418,15 @@ async function main(): Promise<void> {
                   headers: bearer,
                   next: () => ({ path: nextPath() }),
                 })
-              : await runPaced({
+              : runPaced({
                   url: api.baseUrl,
                   seconds: opts.readDuration,
                   rate: overallRate,
                   headers: bearer,
                   next: nextPath,
-                });
-          const n = Math.max(1, result.ok);
-          readCpu.set(name, {
-            api: ((cpuMsOf(api.pid) ?? 0) - cpuBefore) / n,
-            pg: (cpuMsOfCommands(['postgres']) - pgBefore) / n,
-          });
+                }),
+          );
+          readCpu.set(name, cpu);
           return result;
         });
       const cpuLine = (name: string): string => {
@@ -449,21 +456,14 @@ async function main(): Promise<void> {
             verdict(result.p99Ms < p99TargetMs),
           );
           if (rate === undefined || reference === undefined) continue;
-          const refCpu = cpuMsOf(reference.server.pid) ?? 0;
-          const refPg = cpuMsOfCommands(['postgres']);
-          const ref = await runPaced({
-            url: reference.server.baseUrl,
-            seconds: opts.readDuration,
-            rate,
-            headers: {},
-            next: nextPath,
-          });
-          const n = Math.max(1, ref.ok);
+          const ref = await withCpu(reference.server.pid, () =>
+            runPaced({ url: reference.server.baseUrl, seconds: opts.readDuration, rate, headers: {}, next: nextPath }),
+          );
           row(
             s3,
             `reference: ${reference.label}, ${rate}/s evenly paced`,
-            `${loadLine(ref)}; its CPU ${(((cpuMsOf(reference.server.pid) ?? 0) - refCpu) / n).toFixed(3)} ms, ` +
-              `PostgreSQL ${((cpuMsOfCommands(['postgres']) - refPg) / n).toFixed(3)} ms per request`,
+            `${loadLine(ref.result)}; its CPU ${ref.cpu.api.toFixed(3)} ms, ` +
+              `PostgreSQL ${ref.cpu.pg.toFixed(3)} ms per request`,
           );
         }
       };
