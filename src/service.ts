@@ -39,6 +39,7 @@ import { listDeadLetters } from './store/handler-delivery-store';
 import type { DispatchNotification } from './worker/dispatch';
 import { createDispatcher } from './worker/dispatch';
 import { createHandlerDeliveryProcessor, createHandlerFailureRecorder } from './worker/handler-delivery';
+import { PERSIST_BACKLOG_RECEIPTS, PersistBacklog } from './worker/persist-first';
 import type { QueueProbe } from './observability/scrape';
 import { primeCallbackOutcomes, refreshScrapeGauges } from './observability/scrape';
 import { queueBoardRouter } from './http/queue-board';
@@ -171,6 +172,11 @@ export async function startService(
 
   // Handlers (issue 5): both roles enqueue deliveries (worker: fan-out; api: admin retry/replay).
   const handlerProducer = queueBackend.createJobProducer('handlerDeliveries');
+  // Persistence first: the worker's delivery jobs wait while its persist batcher holds a
+  // backlog (as many receipts as its notification jobs can bring at once, at most 200).
+  const persistBacklog = runsWorker
+    ? new PersistBacklog(Math.min(PERSIST_BACKLOG_RECEIPTS, config.workerConcurrency), config.persistFirstMaxWaitMs)
+    : undefined;
   const dispatcher = createDispatcher({ db, registry: handlerRegistry, producer: handlerProducer, logger });
   const handlerConsumer: NotificationConsumer | undefined = runsWorker
     ? queueBackend.createJobConsumer(
@@ -184,6 +190,7 @@ export async function startService(
           orderWaitMs: config.handlerOrderWaitMs,
           handlerConcurrency: config.handlerConcurrency,
           splitOff: (split) => dispatcher.enqueueAlone(split),
+          ...(persistBacklog !== undefined ? { persistFirst: persistBacklog } : {}),
         }),
         {
           concurrency: config.handlerConcurrency,
@@ -215,6 +222,7 @@ export async function startService(
           enqueue: (queued) => dispatcher.enqueue(queued),
           dispatch: dispatcher.dispatchNotification,
         },
+        ...(persistBacklog !== undefined ? { backlog: persistBacklog } : {}),
       },
       config,
     ),
@@ -403,6 +411,8 @@ export async function startService(
     // Bandwidth maintenance jobs (keep-alive, reconcile) stop first: they are re-run on schedule.
     if (bandwidth) await step(logger, 'bandwidth', remaining(), () => bandwidth.close());
     // 2. Drain workers: active jobs finish; unfinished ones are redelivered to another worker.
+    // Delivery jobs waiting for the persist backlog start now: closing waits for active jobs.
+    persistBacklog?.close();
     if (consumer) await step(logger, 'worker', remaining(), () => consumer.close());
     if (handlerConsumer) await step(logger, 'handler-worker', remaining(), () => handlerConsumer.close());
     if (retention) await step(logger, 'retention', remaining(), () => retention.stop());

@@ -98,6 +98,11 @@ export interface Config {
   readonly persistBatchLingerMs: number;
   /** Persist batches a worker writes at once; batches in flight never share an order. */
   readonly persistBatchesInFlight: number;
+  /**
+   * Longest a handler delivery job waits for the worker's persist backlog to clear before it
+   * starts (a burst's history first); 0 = deliveries never wait.
+   */
+  readonly persistFirstMaxWaitMs: number;
 }
 
 export class ConfigError extends Error {
@@ -250,6 +255,7 @@ const envSchema = z.object({
   PERSIST_BATCH_MAX: integer(1000, 1, 1000),
   PERSIST_BATCH_LINGER_MS: integer(2, 0, 1000),
   PERSIST_BATCHES_IN_FLIGHT: integer(2, 1, 8),
+  PERSIST_FIRST_MAX_WAIT_MS: integer(30_000, 0, 600_000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -319,5 +325,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     persistBatchMax: e.PERSIST_BATCH_MAX,
     persistBatchLingerMs: e.PERSIST_BATCH_LINGER_MS,
     persistBatchesInFlight: e.PERSIST_BATCHES_IN_FLIGHT,
+    persistFirstMaxWaitMs: e.PERSIST_FIRST_MAX_WAIT_MS,
   };
 }

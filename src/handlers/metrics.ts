@@ -8,6 +8,8 @@ export interface HandlerMetrics {
   readonly duration: Histogram<'handler'>;
   /** Deliveries split off a batch job into jobs of their own, by reason (retry, wait, error). */
   readonly batchSplitOff: Counter<'handler' | 'reason'>;
+  /** Delivery jobs that waited for the worker's persist backlog to clear, and for how long. */
+  readonly persistFirstWait: Histogram;
 }
 
 export function createHandlerMetrics(registry: Registry): HandlerMetrics {
@@ -29,6 +31,12 @@ export function createHandlerMetrics(registry: Registry): HandlerMetrics {
       name: 'bw_handler_batch_split_off_total',
       help: 'Deliveries split off a batch job into jobs of their own: retry (first attempt failed), wait (an earlier delivery of the order is open), error',
       labelNames: ['handler', 'reason'],
+      registers: [registry],
+    }),
+    persistFirstWait: new Histogram({
+      name: 'bw_handler_persist_first_wait_seconds',
+      help: 'How long a delivery job waited for the worker to store its backlog of receipts first (PERSIST_FIRST_MAX_WAIT_MS)',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
   };

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { DelayedError, UnrecoverableError } from 'bullmq';
 import type { Job } from 'bullmq';
 import pLimit from 'p-limit';
@@ -15,6 +16,7 @@ import type { SqlClient } from '../store/sql';
 import type { DispatchNotification, SplitOffDelivery } from './dispatch';
 import { groupBy } from './group-by';
 import { groupCommit } from '../store/group-commit';
+import type { PersistBacklog } from './persist-first';
 
 export interface HandlerWorkerDeps {
   /** The group-committed reads and writes of deliveries: the pool, not Prisma (issue #8). */
@@ -34,6 +36,8 @@ export interface HandlerWorkerDeps {
   readonly handlerConcurrency: number;
   /** Adds deliveries split off a batch job as jobs of their own; rejects when the queue refused. */
   readonly splitOff: (split: readonly SplitOffDelivery[]) => Promise<void>;
+  /** This process's persist backlog: a job waits for it to clear before it starts (persistence first). */
+  readonly persistFirst?: PersistBacklog;
 }
 
 export type DeliveryRunResult =
@@ -217,6 +221,9 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
 
   const batch = async (job: Job<DeliveryBatchJob>, signal?: AbortSignal): Promise<DeliveryBatchOutcome> => {
     const deliveries = job.data.deliveries;
+    // Each running delivery listens on the job's signal (released when its handler ends): a
+    // batch of many orders has more than Node's default of 10 at once, which is not a leak.
+    if (signal !== undefined) setMaxListeners(0, signal);
     // One lane per (handler, order): its deliveries in fan-out order; without an order, alone.
     const lanes = groupBy(deliveries, (d) => d.orderId ?? `delivery:${d.deliveryId}`);
     const split: SplitOffDelivery[] = [];
@@ -253,8 +260,16 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     return { kind: 'batch', deliveries: deliveries.length, splitOff: split.length };
   };
 
-  return async (job: Job<HandlerDeliveriesJob>, token?: string, signal?: AbortSignal): Promise<unknown> =>
-    isBatchJob(job) ? batch(job, signal) : single(job as Job<HandlerDeliveryJob>, token, signal);
+  /** A burst's history first: its deliveries are durable and run once it is stored. */
+  const persistFirst = async (signal: AbortSignal | undefined): Promise<void> => {
+    const waitedMs = (await deps.persistFirst?.yieldTo(signal)) ?? 0;
+    if (waitedMs > 0) metrics.persistFirstWait.observe(waitedMs / 1000);
+  };
+
+  return async (job: Job<HandlerDeliveriesJob>, token?: string, signal?: AbortSignal): Promise<unknown> => {
+    await persistFirst(signal);
+    return isBatchJob(job) ? batch(job, signal) : single(job as Job<HandlerDeliveryJob>, token, signal);
+  };
 }
 
 /**

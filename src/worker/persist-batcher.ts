@@ -8,6 +8,7 @@ import type { QueuedDelivery } from '../store/handler-delivery-store';
 import type { SqlDatabase } from '../store/sql';
 import type { DispatchNotification } from './dispatch';
 import { isInfrastructureError } from './fault-policy';
+import type { PersistBacklog } from './persist-first';
 
 /**
  * Persists one receipt and fans it out to the handlers (when the worker has a fan-out);
@@ -45,6 +46,8 @@ export interface PersistBatcherDeps {
   readonly onBatch?: (size: number, mode: 'batch' | 'fallback') => void;
   /** Absent: nothing is dispatched to handlers. */
   readonly fanOut?: WorkerFanOut;
+  /** Told how many receipts wait for a batch, on every change (persistence first). */
+  readonly backlog?: PersistBacklog;
 }
 
 interface Waiting {
@@ -180,6 +183,9 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
     pending.splice(0, pending.length, ...rest);
     return batch;
   };
+  // Receipts in the batcher: waiting for a batch or in one being written.
+  let writingReceipts = 0;
+  const report = (): void => deps.backlog?.report(pending.length + writingReceipts);
 
   const flush = (): void => {
     if (timer !== undefined) {
@@ -193,10 +199,13 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
       const keys = batch.flatMap((w) => w.keys);
       for (const k of keys) busyKeys.add(k);
       writing += 1;
+      writingReceipts += batch.length;
       // `write` settles every promise of the batch itself and never rejects.
       void write(batch).finally(() => {
         for (const k of keys) busyKeys.delete(k);
         writing -= 1;
+        writingReceipts -= batch.length;
+        report();
         flush();
       });
     }
@@ -205,6 +214,7 @@ export function createPersistBatcher(deps: PersistBatcherDeps, options: PersistB
   return (receipt) =>
     new Promise<PersistOutcome>((resolve, reject) => {
       pending.push({ receipt, keys: conflictKeys(receipt), resolve, reject });
+      report();
       if (writing >= maxInFlight) return;
       // Nothing being written: a full batch goes at once. Beside a batch in flight, `take` scans
       // every pending receipt for ones that touch nothing being written (and may find none
@@ -225,6 +235,7 @@ export function createWorkerPersist(
     readonly logger: Logger;
     readonly registry: Registry;
     readonly fanOut?: WorkerFanOut;
+    readonly backlog?: PersistBacklog;
   },
   config: {
     readonly persistBatchMax: number;
@@ -253,6 +264,7 @@ export function createWorkerPersist(
       logger: deps.logger,
       onBatch: (size, mode) => batchSize.observe({ mode }, size),
       ...(fanOut !== undefined ? { fanOut } : {}),
+      ...(deps.backlog !== undefined ? { backlog: deps.backlog } : {}),
     },
     {
       maxBatch: config.persistBatchMax,

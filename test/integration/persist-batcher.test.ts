@@ -7,6 +7,7 @@ import type { HandlerDeliveriesJob } from '../../src/queue/catalog';
 import { deliveryIdsOf } from '../../src/queue/catalog';
 import { createDispatcher, deliveryIdOf } from '../../src/worker/dispatch';
 import { createPersistBatcher } from '../../src/worker/persist-batcher';
+import { PersistBacklog } from '../../src/worker/persist-first';
 import { persistReceipts } from '../../src/store/notification-store';
 import type { MigratedDatabase } from '../support/harness';
 import { createMigratedDatabase, silentLogger, uniqueName } from '../support/harness';
@@ -133,6 +134,22 @@ describe('persist batcher', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await Promise.all([first, persist(a1!), persist(b0!)]);
     expect(sizes).toEqual([1, 2]);
+  });
+
+  it('reports the receipts it holds, waiting or being written, to the persist backlog', async () => {
+    const backlog = new PersistBacklog(4, 10_000, 20);
+    const persist = createPersistBatcher({ db, logger: silentLogger(), backlog }, { maxBatch: 50, lingerMs: 0 });
+    const burst = receipts(6);
+    const written = Promise.all(burst.map((r) => persist(r)));
+    expect(backlog.backlogged).toBe(true);
+    // A delivery job waits until the batch is written and the batcher stays empty for 20 ms.
+    const waited = backlog.yieldTo();
+    let released = false;
+    void waited.then(() => (released = true));
+    await written;
+    expect(released).toBe(false);
+    expect(await waited).toBeGreaterThan(0);
+    expect(backlog.backlogged).toBe(false);
   });
 
   it('stores a notification once when two batches in flight both hold a copy of it', async () => {
