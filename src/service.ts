@@ -39,7 +39,7 @@ import { listDeadLetters } from './store/handler-delivery-store';
 import type { DispatchNotification } from './worker/dispatch';
 import { createDispatcher } from './worker/dispatch';
 import { createHandlerDeliveryProcessor, createHandlerFailureRecorder } from './worker/handler-delivery';
-import { PERSIST_BACKLOG_RECEIPTS, PersistBacklog } from './worker/persist-first';
+import { PersistBacklog } from './worker/persist-first';
 import type { QueueProbe } from './observability/scrape';
 import { primeCallbackOutcomes, refreshScrapeGauges } from './observability/scrape';
 import { queueBoardRouter } from './http/queue-board';
@@ -172,10 +172,9 @@ export async function startService(
 
   // Handlers (issue 5): both roles enqueue deliveries (worker: fan-out; api: admin retry/replay).
   const handlerProducer = queueBackend.createJobProducer('handlerDeliveries');
-  // Persistence first: the worker's delivery jobs wait while its persist batcher holds a
-  // backlog (as many receipts as its notification jobs can bring at once, at most 200).
+  // Persistence first: the worker's delivery jobs wait while its persist batcher holds a backlog.
   const persistBacklog = runsWorker
-    ? new PersistBacklog(Math.min(PERSIST_BACKLOG_RECEIPTS, config.workerConcurrency), config.persistFirstMaxWaitMs)
+    ? new PersistBacklog(config.persistFirstBacklog, config.persistFirstMaxWaitMs)
     : undefined;
   const dispatcher = createDispatcher({ db, registry: handlerRegistry, producer: handlerProducer, logger });
   const handlerConsumer: NotificationConsumer | undefined = runsWorker

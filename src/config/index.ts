@@ -103,6 +103,8 @@ export interface Config {
    * starts (a burst's history first); 0 = deliveries never wait.
    */
   readonly persistFirstMaxWaitMs: number;
+  /** Receipts held by the worker's persist batcher from which it counts as backlogged. */
+  readonly persistFirstBacklog: number;
 }
 
 export class ConfigError extends Error {
@@ -256,6 +258,7 @@ const envSchema = z.object({
   PERSIST_BATCH_LINGER_MS: integer(2, 0, 1000),
   PERSIST_BATCHES_IN_FLIGHT: integer(2, 1, 8),
   PERSIST_FIRST_MAX_WAIT_MS: integer(30_000, 0, 600_000),
+  PERSIST_FIRST_BACKLOG: integer(200, 1, 100_000),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
@@ -326,5 +329,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     persistBatchLingerMs: e.PERSIST_BATCH_LINGER_MS,
     persistBatchesInFlight: e.PERSIST_BATCHES_IN_FLIGHT,
     persistFirstMaxWaitMs: e.PERSIST_FIRST_MAX_WAIT_MS,
+    persistFirstBacklog: e.PERSIST_FIRST_BACKLOG,
   };
 }

@@ -7,13 +7,6 @@
  * history, run right after. A job waits at most `maxWaitMs`: under load that never clears,
  * deliveries run as before, only that much later.
  */
-/**
- * Receipts in the batcher from which the worker counts as backlogged (capped by its notification
- * concurrency, the most it can hold with one receipt per job). At 1,000 notifications/s a worker
- * that keeps up holds some tens; a burst holds thousands.
- */
-export const PERSIST_BACKLOG_RECEIPTS = 200;
-
 export class PersistBacklog {
   private over = false;
   /** Set while the batcher is under the threshold but not yet for `settleMs`. */
@@ -22,8 +15,10 @@ export class PersistBacklog {
   private readonly waiters = new Set<() => void>();
 
   /**
-   * @param threshold receipts waiting for a persist batch (beside those being written) from
-   *   which persistence counts as backlogged.
+   * @param threshold receipts in the persist batcher (waiting for a batch or being written)
+   *   from which persistence counts as backlogged (`PERSIST_FIRST_BACKLOG`, default 200: at
+   *   1,000 notifications/s a worker that keeps up holds some tens, one draining a burst
+   *   thousands).
    * @param maxWaitMs longest a delivery job waits for the backlog to clear; 0 = never waits.
    * @param settleMs how long the batcher must stay under the threshold for the backlog to count
    *   as cleared: between two batches of a burst it dips while its jobs complete and the queue

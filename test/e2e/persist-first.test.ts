@@ -29,8 +29,13 @@ describe.each([
     service = await bootService({
       databaseUrl: db.url,
       queue: 'redis',
-      // Four jobs at a time: four receipts held already count as a backlog.
-      env: { WORKER_CONCURRENCY: '4', PERSIST_FIRST_MAX_WAIT_MS: maxWaitMs, QUEUE_PREFIX: uniqueName('q') },
+      // A small burst: four receipts held already count as a backlog.
+      env: {
+        WORKER_CONCURRENCY: '4',
+        PERSIST_FIRST_BACKLOG: '4',
+        PERSIST_FIRST_MAX_WAIT_MS: maxWaitMs,
+        QUEUE_PREFIX: uniqueName('q'),
+      },
     });
   });
 
