@@ -51,7 +51,10 @@ type AttemptOutcome =
   | { readonly kind: 'dead'; readonly reason: string }
   /** Recorded `failed`: to be retried with the handler's backoff. */
   | { readonly kind: 'failed'; readonly reason: string }
-  /** Not run: an earlier delivery of its (handler, order) is still open. Nothing recorded. */
+  /**
+   * Not run: an earlier delivery of its (handler, order) is still open, or another job of this
+   * process is running the same delivery. Nothing recorded.
+   */
   | { readonly kind: 'wait' };
 
 export interface DeliveryBatchOutcome {
@@ -105,8 +108,30 @@ export function createHandlerDeliveryProcessor(deps: HandlerWorkerDeps) {
     return results.map(() => undefined);
   }, GROUP_MAX);
 
+  // Deliveries with an attempt running in this process. Two jobs can hold one delivery: a
+  // redelivered receipt (a spooled copy, a retried persist job) queues its unfinished
+  // deliveries again as jobs of their own beside the batch job that has them. Released
+  // together (when a persist backlog clears), both would claim it and run its handler twice;
+  // the second now waits its turn instead and then finds the delivery finished.
+  const running = new Set<string>();
+
   /** One attempt; `lastAttempt` says whether a failure is final. Throws when it could not run. */
   const attempt = async (
+    data: HandlerDeliveryJob,
+    lastAttempt: (configuredAttempts: number) => boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<AttemptOutcome> => {
+    const key = data.deliveryId.toLowerCase();
+    if (running.has(key)) return { kind: 'wait' };
+    running.add(key);
+    try {
+      return await attemptOnce(data, lastAttempt, signal);
+    } finally {
+      running.delete(key);
+    }
+  };
+
+  const attemptOnce = async (
     data: HandlerDeliveryJob,
     lastAttempt: (configuredAttempts: number) => boolean,
     signal: AbortSignal | undefined,
