@@ -100,7 +100,8 @@ export interface Config {
   readonly persistBatchesInFlight: number;
   /**
    * Longest a handler delivery job waits for the worker's persist backlog to clear before it
-   * starts (a burst's history first); 0 = deliveries never wait.
+   * starts (a burst's history first); 0 (the default) = deliveries never wait. Off by default:
+   * under CPU contention it doubled the steady-rate lag p99 in the bench (bench/RESULTS.md).
    */
   readonly persistFirstMaxWaitMs: number;
   /** Receipts held by the worker's persist batcher from which it counts as backlogged. */
@@ -257,7 +258,7 @@ const envSchema = z.object({
   PERSIST_BATCH_MAX: integer(1000, 1, 1000),
   PERSIST_BATCH_LINGER_MS: integer(2, 0, 1000),
   PERSIST_BATCHES_IN_FLIGHT: integer(2, 1, 8),
-  PERSIST_FIRST_MAX_WAIT_MS: integer(30_000, 0, 600_000),
+  PERSIST_FIRST_MAX_WAIT_MS: integer(0, 0, 600_000),
   PERSIST_FIRST_BACKLOG: integer(200, 1, 100_000),
 });
 
