@@ -172,10 +172,12 @@ export async function startService(
 
   // Handlers (issue 5): both roles enqueue deliveries (worker: fan-out; api: admin retry/replay).
   const handlerProducer = queueBackend.createJobProducer('handlerDeliveries');
-  // Persistence first: the worker's delivery jobs wait while its persist batcher holds a backlog.
-  const persistBacklog = runsWorker
-    ? new PersistBacklog(config.persistFirstBacklog, config.persistFirstMaxWaitMs)
-    : undefined;
+  // Persistence first (opt-in): the worker's delivery jobs wait while its persist batcher holds
+  // a backlog. Off, nothing is tracked: the batcher reports to no one on its hot path.
+  const persistBacklog =
+    runsWorker && config.persistFirstMaxWaitMs > 0
+      ? new PersistBacklog(config.persistFirstBacklog, config.persistFirstMaxWaitMs)
+      : undefined;
   const dispatcher = createDispatcher({ db, registry: handlerRegistry, producer: handlerProducer, logger });
   const handlerConsumer: NotificationConsumer | undefined = runsWorker
     ? queueBackend.createJobConsumer(

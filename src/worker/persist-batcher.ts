@@ -46,7 +46,7 @@ export interface PersistBatcherDeps {
   readonly onBatch?: (size: number, mode: 'batch' | 'fallback') => void;
   /** Absent: nothing is dispatched to handlers. */
   readonly fanOut?: WorkerFanOut;
-  /** Told how many receipts wait for a batch, on every change (persistence first). */
+  /** Told how many receipts the batcher holds (waiting or being written), on every change (persistence first). */
   readonly backlog?: PersistBacklog;
 }
 
