@@ -42,8 +42,11 @@ describe.each([
     service = await bootService({
       databaseUrl: db.url,
       queue: 'redis',
-      // A small burst: four receipts held already count as a backlog.
+      // A small burst: four receipts held already count as a backlog, and batches of ten make
+      // it last many batches, so delivery jobs start while it is held (however the callback
+      // route happened to pack the burst into queue jobs).
       env: {
+        PERSIST_BATCH_MAX: '10',
         HANDLERS_CONFIG: file,
         HANDLER_ORDER_WAIT_MS: '100',
         WORKER_CONCURRENCY: '4',
